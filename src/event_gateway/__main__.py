@@ -1,0 +1,3 @@
+from event_gateway.cli import main
+
+raise SystemExit(main())
