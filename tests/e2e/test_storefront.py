@@ -1,0 +1,170 @@
+"""Storefront analytics (track, conversion beacon, interactions) end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from storefront.v1 import analytics_pb2 as pb
+from storefront.v1 import analytics_pb2_grpc as pb_grpc
+from tests.e2e.conftest import Deployment
+from tests.e2e.grpc_client import channel
+from tests.e2e.harness import cli, count_events
+
+EXAMPLES = Path(__file__).parents[1] / "data" / "seed_examples"
+
+
+def storefront_count(deployment: Deployment, tenant: str = "acme") -> int:
+    return count_events(deployment.database, "--api", "storefront", "--tenant", tenant)
+
+
+def post(deployment: Deployment, path: str, body: object) -> httpx.Response:
+    return httpx.post(f"{deployment.gateway.base_url}{path}", json=body, headers={"Accept": "application/json"})
+
+
+def track_body(**changes: object) -> dict:
+    body = json.loads((EXAMPLES / "storefront_track.json").read_text())
+    body["tenant_id"] = "acme"
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_track_accepts_the_documented_example(deployment: Deployment) -> None:
+    before = storefront_count(deployment)
+    response = post(deployment, "/api/v1/analytics/track", track_body())
+    assert response.status_code == 202
+    assert response.json() == {"success": True, "message": "Event accepted for processing"}
+    assert storefront_count(deployment) == before + 1
+
+
+def test_track_merges_product_id_into_metadata(deployment: Deployment) -> None:
+    post(deployment, "/api/v1/analytics/track", track_body(metadata={"marker": "merge-check"}))
+    lines = cli(deployment.database, "events", "export", "--format", "ndjson", "--api", "storefront").stdout
+    record = [json.loads(l) for l in lines.splitlines() if "merge-check" in l][-1]
+    payload = record["payload"] if isinstance(record["payload"], dict) else json.loads(record["payload"])
+    assert payload["metadata"]["product_id"] == 101
+
+
+@pytest.mark.parametrize("tenant", ["no-such-tenant", "dormant"])
+def test_track_unknown_or_inactive_tenant_is_404(deployment: Deployment, tenant: str) -> None:
+    response = post(deployment, "/api/v1/analytics/track", track_body(tenant_id=tenant))
+    assert response.status_code == 404
+    assert response.json() == {"success": False, "message": "Tenant not found or not available"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (track_body(tenant_id=None), "tenant_id"),
+        (track_body(type=None), "type"),
+        (track_body(type="not-a-type"), "type"),
+        (track_body(product_id=999), "product_id"),
+        (track_body(product_id="abc"), "product_id"),
+    ],
+    ids=["no-tenant", "no-type", "bad-type", "unknown-product", "non-integer-product"],
+)
+def test_track_invalid_fields_are_laravel_422(deployment: Deployment, body: dict, field: str) -> None:
+    before = storefront_count(deployment)
+    response = post(deployment, "/api/v1/analytics/track", body)
+    assert response.status_code == 422
+    payload = response.json()
+    assert isinstance(payload["message"], str) and payload["message"]
+    assert field in payload["errors"] and all(isinstance(m, str) for m in payload["errors"][field])
+    assert storefront_count(deployment) == before
+
+
+def test_conversion_documented_example_and_retry_counted_once(deployment: Deployment) -> None:
+    body = json.loads((EXAMPLES / "storefront_conversion.json").read_text())
+    body["tenant_slug"] = "acme-store"
+    before = storefront_count(deployment)
+    first = post(deployment, "/api/v1/analytics/conversion", body)
+    assert first.status_code == 200
+    assert first.json() == {"status": "ok", "transaction_id": "txn_abc123"}
+    second = post(deployment, "/api/v1/analytics/conversion", body)
+    assert second.status_code == 200 and second.json()["status"] == "ok"
+    assert storefront_count(deployment) == before + 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"tenant_slug": "nobody", "transaction_id": "t-1"}, {"transaction_id": "t-2"}, {"tenant_slug": "dormant-store"}],
+    ids=["unknown-slug", "missing-slug", "inactive"],
+)
+def test_conversion_without_a_tenant_is_skipped_never_an_error(deployment: Deployment, body: dict) -> None:
+    response = post(deployment, "/api/v1/analytics/conversion", body)
+    assert response.status_code == 200
+    assert response.json()["status"] == "skipped"
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1,2,3]", b'{"value": "lots"}'])
+def test_conversion_beacon_swallows_bad_bodies(deployment: Deployment, content: bytes) -> None:
+    response = httpx.post(
+        f"{deployment.gateway.base_url}/api/v1/analytics/conversion",
+        content=content,
+        headers={"Content-Type": "text/plain;charset=UTF-8"},
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "skipped"
+
+
+def test_conversion_as_text_plain_beacon_is_stored(deployment: Deployment) -> None:
+    before = storefront_count(deployment)
+    response = httpx.post(
+        f"{deployment.gateway.base_url}/api/v1/analytics/conversion",
+        content=json.dumps({"tenant_slug": "acme-store", "transaction_id": "beacon-1", "value": 10}),
+        headers={"Content-Type": "text/plain;charset=UTF-8"},
+    )
+    assert response.json() == {"status": "ok", "transaction_id": "beacon-1"}
+    assert storefront_count(deployment) == before + 1
+
+
+def test_interaction_known_tenant_is_201(deployment: Deployment) -> None:
+    before = storefront_count(deployment)
+    body = json.loads((EXAMPLES / "storefront_interactions.json").read_text())
+    response = post(deployment, "/api/v1/interactions", body)
+    assert response.status_code == 201
+    assert response.json() == {"status": "success"}
+    assert storefront_count(deployment) == before + 1
+
+
+@pytest.mark.parametrize("tenant_id", [999, 3], ids=["unknown", "inactive"])
+def test_interaction_unknown_tenant_is_silently_202(deployment: Deployment, tenant_id: int) -> None:
+    total = count_events(deployment.database, "--api", "storefront")
+    response = post(deployment, "/api/v1/interactions", {"tenant_id": tenant_id, "type": "view"})
+    assert response.status_code == 202
+    assert response.json() == {"status": "accepted"}
+    assert count_events(deployment.database, "--api", "storefront") == total
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"type": "view"}, {"tenant_id": 1}, {"tenant_id": 1, "type": "call"}, {"tenant_id": "x", "type": "view"}],
+    ids=["no-tenant", "no-type", "type-outside-the-four", "non-numeric-tenant"],
+)
+def test_interaction_invalid_is_422(deployment: Deployment, body: dict) -> None:
+    response = post(deployment, "/api/v1/interactions", body)
+    assert response.status_code == 422
+    assert "errors" in response.json()
+
+
+async def test_grpc_track_and_interactions(deployment: Deployment) -> None:
+    async with channel(deployment.gateway.grpc_target) as ch:
+        stub = pb_grpc.StorefrontAnalyticsServiceStub(ch)
+        ok = await stub.Track(pb.TrackRequest(tenant_id="acme", type=pb.INTERACTION_TYPE_CALL))
+        assert ok.success and ok.message == "Event accepted for processing"
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Track(pb.TrackRequest(tenant_id="nobody", type=pb.INTERACTION_TYPE_CALL))
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Track(pb.TrackRequest(tenant_id="acme"))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        recorded = await stub.RecordInteraction(pb.RecordInteractionRequest(tenant_id=1, type=pb.INTERACTION_KIND_VIEW))
+        assert recorded.status == "success"
+        silent = await stub.RecordInteraction(pb.RecordInteractionRequest(tenant_id=999, type=pb.INTERACTION_KIND_VIEW))
+        assert silent.status == "accepted"
+        beacon = await stub.Conversion(pb.ConversionRequest(tenant_slug="nobody"))
+        assert beacon.status == "skipped"
