@@ -1,0 +1,230 @@
+"""What every servicer does the same way: clocks, call metadata, payloads, records.
+
+Nothing here knows an API by name; the per-API rules live in the API's own module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from google.protobuf import descriptor, json_format, message, timestamp_pb2
+
+from event_gateway import contract, errors
+from event_gateway.config import Settings
+from event_gateway.scope import CallScope
+from event_gateway.storage.base import EventRecord, RejectedRecord
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MetadataContext(Protocol):
+    """The part of grpc.aio.ServicerContext the servicers use (the REST side passes its own)."""
+
+    def invocation_metadata(self) -> Sequence[tuple[str, str | bytes]] | None: ...
+
+
+def request_headers(context: MetadataContext) -> dict[str, str]:
+    """Invocation metadata as lower-case name -> first value; binary (-bin) entries skipped."""
+    out: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        name = key.lower()
+        if isinstance(value, str) and name not in out:
+            out[name] = value
+    return out
+
+
+def principal_tenant(scope: CallScope) -> str:
+    """The tenant that owns the caller's key: the only tenant an authenticated call may write for.
+
+    A servicer of an authenticated API reached without a principal means the auth
+    interceptor did not run: that is our bug, so fail closed rather than guess a tenant.
+    """
+    if scope.principal is None:
+        raise errors.Internal("authenticated method called without a principal")
+    return scope.principal.tenant
+
+
+# --- payloads ------------------------------------------------------------------------------
+
+_WELL_KNOWN = {
+    "google.protobuf.Struct",
+    "google.protobuf.Value",
+    "google.protobuf.ListValue",
+    "google.protobuf.Timestamp",
+    "google.protobuf.Duration",
+}
+_INT64_TYPES = {
+    descriptor.FieldDescriptor.TYPE_INT64,
+    descriptor.FieldDescriptor.TYPE_UINT64,
+    descriptor.FieldDescriptor.TYPE_SINT64,
+    descriptor.FieldDescriptor.TYPE_FIXED64,
+    descriptor.FieldDescriptor.TYPE_SFIXED64,
+}
+
+
+def payload_of(msg: message.Message) -> dict[str, Any]:
+    """The message as its documented JSON: json_name keys, documented enum spellings.
+
+    json_format spells enums by proto name and 64-bit integers as strings; the clients
+    sent kebab/snake enum strings and JSON numbers, so both are mapped back.
+    """
+    raw = json_format.MessageToDict(msg, preserving_proto_field_name=False)
+    return _respell(msg.DESCRIPTOR, raw)
+
+
+def _respell(desc: descriptor.Descriptor, raw: dict[str, Any]) -> dict[str, Any]:
+    for field in desc.fields:
+        key = field.json_name
+        if key not in raw:
+            continue
+        if field.is_repeated:
+            raw[key] = [_respell_value(field, v) for v in raw[key]]
+        else:
+            raw[key] = _respell_value(field, raw[key])
+    return raw
+
+
+def _respell_value(field: descriptor.FieldDescriptor, value: Any) -> Any:
+    if field.enum_type is not None and isinstance(value, str):
+        enum_value = field.enum_type.values_by_name.get(value)
+        if enum_value is None:
+            return value
+        return contract.enum_json_value(enum_value) or value
+    if field.type in _INT64_TYPES and isinstance(value, str):
+        return int(value)
+    if field.message_type is not None and field.message_type.full_name not in _WELL_KNOWN:
+        if isinstance(value, dict):
+            return _respell(field.message_type, value)
+    return value
+
+
+def enum_wire_name(enum_value: descriptor.EnumValueDescriptor) -> str:
+    """The documented string of an enum value (its proto name when none is declared)."""
+    return contract.enum_json_value(enum_value) or enum_value.name
+
+
+def enum_wire_names(enum: descriptor.EnumDescriptor) -> list[str]:
+    """Every documented value of an enum, in declaration order, without the zero value."""
+    return [enum_wire_name(v) for v in enum.values if v.number != 0]
+
+
+# --- time --------------------------------------------------------------------------------------
+
+def timestamp_value(ts: timestamp_pb2.Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+_ISO_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+
+
+def parse_lenient_timestamp(text: str) -> datetime | None:
+    """ISO 8601 with or without offset and fraction; naive means UTC; unreadable gives None.
+
+    Beacons are written by many hands (date-only strings, "Z", a space instead of "T",
+    nanoseconds); what cannot be read falls back to the server's time rather than failing.
+    """
+    candidate = text.strip()
+    if not candidate:
+        return None
+    if candidate.endswith(("z", "Z")):
+        candidate = candidate[:-1] + "+00:00"
+    # fromisoformat reads at most microseconds.
+    candidate = _ISO_FRACTION.sub(lambda m: m.group(1), candidate, count=1)
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+# --- records ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Facts about one call shared by every record it produces."""
+
+    api: str
+    tenant: str
+    received_at: datetime
+    client_ip: str | None
+    user_agent: str | None
+    future_tolerance: timedelta
+
+    def record(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        occurred_at: datetime | None = None,
+        visitor_id: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        product_id: str | None = None,
+        dedup_key: str | None = None,
+    ) -> EventRecord:
+        # A client clock far ahead is flagged, never corrected: the client's claim is data.
+        future = occurred_at is not None and occurred_at > self.received_at + self.future_tolerance
+        return EventRecord(
+            api=self.api,
+            tenant=self.tenant,
+            event_type=event_type,
+            received_at=self.received_at,
+            payload=payload,
+            occurred_at=occurred_at,
+            visitor_id=visitor_id or None,
+            user_id=user_id or None,
+            session_id=session_id or None,
+            product_id=product_id or None,
+            client_ip=self.client_ip,
+            user_agent=self.user_agent,
+            dedup_key=dedup_key or None,
+            future_dated=future,
+        )
+
+    def rejected(self, reason: str, payload: Mapping[str, Any]) -> RejectedRecord:
+        return RejectedRecord(
+            api=self.api,
+            tenant=self.tenant,
+            reason=reason,
+            received_at=self.received_at,
+            payload=payload,
+            client_ip=self.client_ip,
+        )
+
+
+def receipt(
+    scope: CallScope,
+    tenant: str,
+    headers: Mapping[str, str],
+    settings: Settings,
+    clock: Clock,
+) -> Receipt:
+    return Receipt(
+        api=scope.method.api.name,
+        tenant=tenant,
+        received_at=clock(),
+        client_ip=scope.client_ip or None,
+        user_agent=headers.get("user-agent") or None,
+        future_tolerance=timedelta(seconds=settings.future_tolerance),
+    )
+
+
+# --- validation --------------------------------------------------------------------------------
+
+def describe(violations: Iterable[errors.FieldViolation]) -> str:
+    """One line for a quarantined record's reason."""
+    return "; ".join(f"{v.field}: {v.description}" for v in violations)
+
+
+def missing(field: str, what: str | None = None) -> errors.FieldViolation:
+    return errors.FieldViolation(field, f"{what or field} is required", "missing")
