@@ -1,0 +1,163 @@
+"""Store outages and overload: refuse honestly with 503 + Retry-After, recover by itself.
+
+Never a false success: a request answered 2xx while the store cannot commit would be an
+acknowledged event that is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import new_database
+from tests.e2e.harness import Gateway, count_events, create_key, create_tenant, free_port
+
+FAST_FAILURE = {
+    "EVENT_GATEWAY_WRITER__COMMIT_TIMEOUT": "2",
+    "EVENT_GATEWAY_WRITER__RETRY_AFTER": "1",
+}
+
+
+def depict(key: str, i: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+    return {"api_key": key}, [{"tenant": "acme", "market": "se", "type": "click", "deduplication_id": i}]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def setup_tenant(database: str) -> str:
+    create_tenant(database, "acme", "acme-store", 1)
+    return create_key(database, "acme", "--limit", "per_key=1000000/minute", "--limit", "per_key_ip=1000000/minute")
+
+
+def test_sqlite_locked_by_another_process_gives_503_then_recovers(tmp_path: Path) -> None:
+    with new_database("sqlite", tmp_path) as database:
+        key = setup_tenant(database)
+        gateway = Gateway(database, env=FAST_FAILURE)
+        gateway.start(tmp_path)
+        try:
+            url = f"{gateway.base_url}/create-events"
+            assert httpx.post(url, params=depict(key, "before")[0], json=depict(key, "before")[1]).status_code == 200
+            locker = sqlite3.connect(database.split("///", 1)[1], timeout=1, isolation_level=None)
+            locker.execute("BEGIN EXCLUSIVE")
+            try:
+                params, body = depict(key, "during")
+                response = httpx.post(url, params=params, json=body, timeout=30)
+                assert response.status_code == 503
+                assert int(response.headers["retry-after"]) >= 1
+                assert httpx.get(f"{gateway.base_url}/readyz", timeout=30).status_code == 503
+            finally:
+                locker.execute("ROLLBACK")
+                locker.close()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                response = httpx.post(url, params=params, json=body, timeout=30)
+                if response.status_code == 200:
+                    break
+                time.sleep(0.2)
+            assert response.status_code == 200, "the gateway did not recover after the lock was released"
+            assert httpx.get(f"{gateway.base_url}/readyz").status_code == 200
+        finally:
+            gateway.stop()
+        assert count_events(database, "--api", "depict") == 2
+
+
+@pytest.fixture
+def postgres_behind_proxy(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    with new_database("postgres", tmp_path) as database:
+        yield database, free_port()
+
+
+def start_proxy(listen: int) -> subprocess.Popen[bytes]:
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability.tcp_proxy", str(listen), "5432"], stdout=subprocess.PIPE
+    )
+    assert proxy.stdout is not None and proxy.stdout.readline().strip() == b"ready"
+    return proxy
+
+
+def test_postgres_unreachable_gives_503_memory_bounded_then_recovers(
+    postgres_behind_proxy: tuple[str, int], tmp_path: Path
+) -> None:
+    direct, port = postgres_behind_proxy
+    key = setup_tenant(direct)
+    proxied = direct.replace("127.0.0.1:5432", f"127.0.0.1:{port}")
+    proxy = start_proxy(port)
+    gateway = Gateway(proxied, env=FAST_FAILURE)
+    gateway.start(tmp_path)
+    try:
+        url = f"{gateway.base_url}/create-events"
+        assert httpx.post(url, params={"api_key": key}, json=depict(key, "up")[1]).status_code == 200
+        proxy.kill()
+        proxy.wait()
+        statuses: Counter[int] = Counter()
+        assert gateway.process is not None
+        rss_before = rss_kib(gateway.process.pid)
+        for i in range(30):
+            response = httpx.post(url, params={"api_key": key}, json=depict(key, f"down-{i}")[1], timeout=30)
+            statuses[response.status_code] += 1
+            if response.status_code == 503:
+                assert "retry-after" in response.headers
+        assert set(statuses) <= {401, 503}, statuses  # keys are cached; never a false 200
+        assert statuses[503] > 0
+        assert httpx.get(f"{gateway.base_url}/readyz", timeout=30).status_code == 503
+        assert rss_kib(gateway.process.pid) < rss_before + 50_000
+        proxy = start_proxy(port)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            response = httpx.post(url, params={"api_key": key}, json=depict(key, "back")[1], timeout=30)
+            if response.status_code == 200:
+                break
+            time.sleep(0.3)
+        assert response.status_code == 200, "no recovery after PostgreSQL came back"
+    finally:
+        gateway.stop()
+        proxy.kill()
+    assert count_events(direct, "--api", "depict") == 2
+
+
+async def test_overload_is_refused_quickly_with_retry_after(tmp_path: Path) -> None:
+    with new_database("sqlite", tmp_path) as database:
+        key = setup_tenant(database)
+        gateway = Gateway(database, env={"EVENT_GATEWAY_WRITER__QUEUE_ROWS": "200"})
+        gateway.start(tmp_path)
+        try:
+            statuses: Counter[int] = Counter()
+            acknowledged = 0
+            limits = httpx.Limits(max_connections=256)
+            async with httpx.AsyncClient(base_url=gateway.base_url, limits=limits, timeout=30) as client:
+
+                async def send(i: int) -> None:
+                    nonlocal acknowledged
+                    body = [
+                        {"tenant": "acme", "market": "se", "type": "click", "deduplication_id": f"o{i}-{j}"}
+                        for j in range(100)
+                    ]
+                    response = await client.post("/create-events", params={"api_key": key}, json=body)
+                    statuses[response.status_code] += 1
+                    if response.status_code == 200:
+                        acknowledged += 100
+                    elif response.status_code in (429, 503):
+                        assert "retry-after" in response.headers
+
+                await asyncio.gather(*(send(i) for i in range(600)))
+            assert set(statuses) <= {200, 429, 503}, statuses
+            assert statuses[200] > 0
+            assert httpx.get(f"{gateway.base_url}/healthz").status_code == 200
+            assert gateway.process is not None and rss_kib(gateway.process.pid) < 400_000
+        finally:
+            gateway.stop()
+        assert count_events(database, "--api", "depict") == acknowledged
