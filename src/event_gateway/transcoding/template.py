@@ -58,7 +58,7 @@ class Variable:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A parsed path template: `*`/`**`/literal segments, the custom verb ("" if none), variables."""
+    """A parsed template: `*`/`**`/literal segments, the custom verb ("" if none), variables."""
 
     text: str
     segments: tuple[str, ...]
