@@ -1,0 +1,216 @@
+"""Storefront analytics: public endpoints of a multi-tenant catalogue.
+
+Three methods with three different attitudes to failure, all documented:
+- Track answers 422 for bad fields and 404 for a tenant that is not public;
+- Conversion is a beacon: it always answers 200, "ok" only when the event was stored;
+- RecordInteraction never tells whether a tenant exists (202 for an unknown one).
+The tenant always comes from the catalogue (public API: there is no principal).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from storefront.v1 import analytics_pb2 as pb
+from storefront.v1 import analytics_pb2_grpc as pb_grpc
+
+from event_gateway import errors
+from event_gateway.config import Settings
+from event_gateway.ingest import common
+from event_gateway.scope import current_scope
+from event_gateway.storage.base import Catalog, EventWriter, Tenant
+
+log = logging.getLogger(__name__)
+
+TENANT_UNAVAILABLE = "Tenant not found or not available"
+TRACK_ACCEPTED = "Event accepted for processing"
+
+CONVERSION_DEFAULT_CURRENCY = "HNL"
+CONVERSION_DEFAULT_EVENT = common.enum_wire_name(
+    pb.InteractionType.DESCRIPTOR.values_by_number[pb.INTERACTION_TYPE_PURCHASE]
+)
+_INTERACTION_TYPES = {
+    common.enum_wire_name(v): v.number
+    for v in pb.InteractionType.DESCRIPTOR.values
+    if v.number != 0
+}
+
+
+class ResponseContext(common.MetadataContext, Protocol):
+    def set_trailing_metadata(self, trailing_metadata: Any) -> None: ...
+    def trailing_metadata(self) -> Any: ...
+
+
+def answer_with_http_status(context: ResponseContext, status: int) -> None:
+    """grpc-gateway's convention: x-http-code in the response metadata overrides the REST status.
+
+    Trailing metadata costs nothing extra on gRPC. set_trailing_metadata replaces, so
+    what interceptors put there before (rate-limit counters) is kept.
+    """
+    kept = tuple(context.trailing_metadata() or ())
+    context.set_trailing_metadata((*kept, ("x-http-code", str(status))))
+
+
+def _public(tenant: Tenant | None) -> Tenant | None:
+    return tenant if tenant is not None and tenant.active else None
+
+
+def _wire(enum: Any, number: int) -> str:
+    return common.enum_wire_name(enum.DESCRIPTOR.values_by_number[number])
+
+
+class StorefrontAnalyticsServicer(pb_grpc.StorefrontAnalyticsServiceServicer):
+    def __init__(
+        self,
+        writer: EventWriter,
+        catalog: Catalog,
+        settings: Settings,
+        clock: common.Clock = common.utc_now,
+    ) -> None:
+        self._writer = writer
+        self._catalog = catalog
+        self._settings = settings
+        self._clock = clock
+
+    # --- POST /api/v1/analytics/track ---------------------------------------------------------
+
+    async def Track(  # noqa: N802
+        self, request: pb.TrackRequest, context: common.MetadataContext
+    ) -> pb.TrackResponse:
+        violations = []
+        if not request.tenant_id:
+            violations.append(common.missing("tenant_id"))
+        if request.type == pb.INTERACTION_TYPE_UNSPECIFIED:
+            violations.append(errors.FieldViolation("type", "The selected type is invalid.", "invalid"))
+        if violations:
+            raise errors.InvalidArgument("The given data was invalid.", violations)
+
+        tenant = _public(await self._catalog.tenant_by_id(request.tenant_id))
+        if tenant is None:
+            raise errors.NotFound(TENANT_UNAVAILABLE, reason="TENANT_NOT_FOUND")
+        if request.HasField("product_id") and not await self._catalog.product_exists(
+            tenant.id, request.product_id
+        ):
+            # Checked against the tenant's own products, so one tenant's events can
+            # never be attributed to another tenant's product.
+            raise errors.InvalidArgument(
+                "The selected product id is invalid.",
+                [errors.FieldViolation("product_id", "The selected product id is invalid.", "not_found")],
+            )
+
+        scope = current_scope()
+        receipt = common.receipt(
+            scope, tenant.id, common.request_headers(context), self._settings, self._clock
+        )
+        payload = common.payload_of(request)
+        product_id = str(request.product_id) if request.HasField("product_id") else None
+        if product_id is not None:
+            # Documented: the product id is also merged into metadata.
+            payload["metadata"] = {**payload.get("metadata", {}), "product_id": request.product_id}
+        record = receipt.record(
+            _wire(pb.InteractionType, request.type), payload, product_id=product_id
+        )
+        await self._writer.write([record])
+        return pb.TrackResponse(success=True, message=TRACK_ACCEPTED)
+
+    # --- POST /api/v1/analytics/conversion (beacon) -------------------------------------------
+
+    async def Conversion(  # noqa: N802
+        self, request: pb.ConversionRequest, context: common.MetadataContext
+    ) -> pb.ConversionResponse:
+        response = pb.ConversionResponse(status="skipped")
+        if request.HasField("transaction_id"):
+            response.transaction_id = request.transaction_id
+        try:
+            if await self._store_conversion(request, context):
+                response.status = "ok"
+        except Exception:  # noqa: BLE001
+            # A beacon's caller cannot act on a failure, and the page must not be
+            # disturbed: log it, answer "skipped" (never a false "ok").
+            log.warning("conversion beacon not stored", exc_info=True)
+        return response
+
+    async def _store_conversion(
+        self, request: pb.ConversionRequest, context: common.MetadataContext
+    ) -> bool:
+        """True when the conversion is stored (or was already stored under its transaction id)."""
+        if not request.tenant_slug:
+            return False
+        tenant = _public(await self._catalog.tenant_by_slug(request.tenant_slug))
+        if tenant is None:
+            return False
+        receipt = common.receipt(
+            current_scope(), tenant.id, common.request_headers(context), self._settings, self._clock
+        )
+        payload = common.payload_of(request)
+        event = request.event or CONVERSION_DEFAULT_EVENT
+        if event not in _INTERACTION_TYPES:
+            # Kept for inspection rather than stored under an event type nobody declared.
+            await self._writer.write(
+                [], [receipt.rejected(f"event: unknown interaction type {event!r}", payload)]
+            )
+            return False
+        # The documented defaults are written into the stored payload, so readers need
+        # not know them.
+        payload.setdefault("value", 0.0)
+        payload.setdefault("currency", CONVERSION_DEFAULT_CURRENCY)
+        payload["event"] = event
+        occurred_at = (
+            common.parse_lenient_timestamp(request.timestamp)
+            if request.HasField("timestamp")
+            else None
+        )
+        record = receipt.record(
+            event,
+            payload,
+            occurred_at=occurred_at,
+            # A beacon is often fired twice (reload of the thank-you page): one
+            # transaction is one conversion per tenant.
+            dedup_key=request.transaction_id if request.HasField("transaction_id") else None,
+        )
+        await self._writer.write([record])
+        return True
+
+    # --- POST /api/v1/interactions ------------------------------------------------------------
+
+    async def RecordInteraction(  # noqa: N802
+        self, request: pb.RecordInteractionRequest, context: ResponseContext
+    ) -> pb.RecordInteractionResponse:
+        violations = []
+        if not request.HasField("tenant_id"):
+            violations.append(common.missing("tenant_id"))
+        if request.type == pb.INTERACTION_KIND_UNSPECIFIED:
+            violations.append(errors.FieldViolation("type", "The selected type is invalid.", "invalid"))
+        if violations:
+            raise errors.InvalidArgument("The given data was invalid.", violations)
+
+        # Both outcomes do the same work - one lookup, one single-row write - so that
+        # neither the body nor the time taken tells an unknown tenant from a known one.
+        # The event for an unknown tenant is quarantined, not dropped.
+        tenant = _public(await self._catalog.tenant_by_number(request.tenant_id))
+        receipt = common.receipt(
+            current_scope(),
+            tenant.id if tenant else "",
+            common.request_headers(context),
+            self._settings,
+            self._clock,
+        )
+        payload = common.payload_of(request)
+        try:
+            if tenant is None:
+                await self._writer.write([], [receipt.rejected("tenant_id: unknown tenant", payload)])
+            else:
+                record = receipt.record(
+                    _wire(pb.InteractionKind, request.type),
+                    payload,
+                    product_id=str(request.product_id) if request.HasField("product_id") else None,
+                )
+                await self._writer.write([record])
+                return pb.RecordInteractionResponse(status="success")
+        except errors.GatewayError:
+            # Documented: a processing error is answered 202 like an unknown tenant.
+            # Nothing was stored, and the client was not told "success".
+            log.warning("interaction not stored", exc_info=True)
+        answer_with_http_status(context, 202)
+        return pb.RecordInteractionResponse(status="accepted")

@@ -1,0 +1,271 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from google.protobuf import json_format
+from storefront.v1 import analytics_pb2 as pb
+
+from event_gateway import errors
+from event_gateway.config import Settings
+from event_gateway.ingest.storefront import StorefrontAnalyticsServicer
+
+from .conftest import NOW, FakeCatalog, FakeContext, FakeWriter, clock, invoke, violations
+
+SERVICE = "/storefront.v1.StorefrontAnalyticsService"
+
+
+def servicer(writer: FakeWriter, catalog: FakeCatalog, settings: Settings) -> StorefrontAnalyticsServicer:
+    return StorefrontAnalyticsServicer(writer, catalog, settings, clock)
+
+
+# --- Track -----------------------------------------------------------------------------------
+
+
+async def track(writer, catalog, settings, req: pb.TrackRequest) -> pb.TrackResponse:
+    s = servicer(writer, catalog, settings)
+    return await invoke(f"{SERVICE}/Track", lambda: s.Track(req, FakeContext()), tenant=None)
+
+
+async def test_track_documented_example(writer, catalog, settings) -> None:
+    req = pb.TrackRequest(tenant_id="acme", type=pb.INTERACTION_TYPE_WHATSAPP_CLICK, product_id=101)
+    req.metadata.update({"source": "catalog_page"})
+    resp = await track(writer, catalog, settings, req)
+    assert json_format.MessageToDict(resp) == {
+        "success": True,
+        "message": "Event accepted for processing",
+    }
+    (event,) = writer.events
+    assert (event.api, event.tenant, event.event_type, event.product_id) == (
+        "storefront", "acme", "whatsapp_click", "101",
+    )
+    # The product id is merged into metadata, as documented; numbers stay numbers.
+    assert event.payload == {
+        "tenant_id": "acme",
+        "type": "whatsapp_click",
+        "product_id": 101,
+        "metadata": {"source": "catalog_page", "product_id": 101},
+    }
+
+
+async def test_track_without_product_or_metadata(writer, catalog, settings) -> None:
+    await track(writer, catalog, settings, pb.TrackRequest(tenant_id="acme", type=pb.INTERACTION_TYPE_CALL))
+    assert writer.events[0].payload == {"tenant_id": "acme", "type": "call"}
+
+
+async def test_track_requires_tenant_and_type(writer, catalog, settings) -> None:
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await track(writer, catalog, settings, pb.TrackRequest())
+    assert violations(caught.value) == {"tenant_id": "missing", "type": "invalid"}
+    assert catalog.lookups == [] and writer.calls == 0
+
+
+@pytest.mark.parametrize("tenant_id", ["nobody", "closed"])
+async def test_track_unknown_or_inactive_tenant_is_not_found(writer, catalog, settings, tenant_id) -> None:
+    req = pb.TrackRequest(tenant_id=tenant_id, type=pb.INTERACTION_TYPE_CALL)
+    with pytest.raises(errors.NotFound) as caught:
+        await track(writer, catalog, settings, req)
+    assert caught.value.message == "Tenant not found or not available"
+    assert writer.calls == 0
+
+
+async def test_track_product_of_another_tenant_is_invalid(writer, catalog, settings) -> None:
+    req = pb.TrackRequest(tenant_id="acme", type=pb.INTERACTION_TYPE_CART_ADD, product_id=202)
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await track(writer, catalog, settings, req)
+    assert violations(caught.value) == {"product_id": "not_found"}
+    assert caught.value.violations[0].description == "The selected product id is invalid."
+    assert writer.calls == 0
+
+
+async def test_track_store_failure_propagates(writer, catalog, settings) -> None:
+    writer.fail_with = errors.ResourceExhausted("queue full", reason="QUEUE_FULL", retry_after=1)
+    with pytest.raises(errors.ResourceExhausted):
+        await track(writer, catalog, settings, pb.TrackRequest(tenant_id="acme", type=pb.INTERACTION_TYPE_CALL))
+
+
+# --- Conversion ------------------------------------------------------------------------------
+
+
+async def conversion(writer, catalog, settings, req: pb.ConversionRequest) -> pb.ConversionResponse:
+    s = servicer(writer, catalog, settings)
+    return await invoke(f"{SERVICE}/Conversion", lambda: s.Conversion(req, FakeContext()), tenant=None)
+
+
+async def test_conversion_documented_example(writer, catalog, settings) -> None:
+    req = pb.ConversionRequest(tenant_slug="acme-store", transaction_id="txn_abc123", value=150.0, currency="HNL")
+    resp = await conversion(writer, catalog, settings, req)
+    assert json_format.MessageToDict(resp) == {"status": "ok", "transaction_id": "txn_abc123"}
+    (event,) = writer.events
+    assert (event.tenant, event.event_type, event.dedup_key, event.occurred_at) == (
+        "acme", "purchase", "txn_abc123", None,
+    )
+
+
+async def test_conversion_defaults_are_written_into_the_payload(writer, catalog, settings) -> None:
+    resp = await conversion(writer, catalog, settings, pb.ConversionRequest(tenant_slug="acme-store"))
+    assert json_format.MessageToDict(resp) == {"status": "ok"}
+    assert writer.events[0].payload == {
+        "tenant_slug": "acme-store",
+        "value": 0.0,
+        "currency": "HNL",
+        "event": "purchase",
+    }
+    assert writer.events[0].dedup_key is None
+
+
+@pytest.mark.parametrize("slug", ["", "nobody", "closed-shop"])
+async def test_conversion_without_public_tenant_is_skipped(writer, catalog, settings, slug) -> None:
+    req = pb.ConversionRequest(tenant_slug=slug, transaction_id="t1")
+    resp = await conversion(writer, catalog, settings, req)
+    assert json_format.MessageToDict(resp) == {"status": "skipped", "transaction_id": "t1"}
+    assert writer.events == []
+
+
+async def test_conversion_repeated_transaction_is_counted_once(writer, catalog, settings) -> None:
+    req = pb.ConversionRequest(tenant_slug="acme-store", transaction_id="t1", value=10)
+    first = await conversion(writer, catalog, settings, req)
+    again = await conversion(writer, catalog, settings, req)
+    assert first.status == again.status == "ok"
+    assert len(writer.events) == 1
+
+
+async def test_conversion_same_transaction_id_for_two_tenants_is_two_events(writer, catalog, settings) -> None:
+    await conversion(writer, catalog, settings, pb.ConversionRequest(tenant_slug="acme-store", transaction_id="t1"))
+    await conversion(writer, catalog, settings, pb.ConversionRequest(tenant_slug="globex", transaction_id="t1"))
+    assert [e.tenant for e in writer.events] == ["acme", "globex"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        errors.Unavailable("down", retry_after=1),
+        errors.ResourceExhausted("full", reason="QUEUE_FULL", retry_after=1),
+        RuntimeError("bug"),
+    ],
+)
+async def test_conversion_swallows_store_failures_as_skipped(writer, catalog, settings, failure) -> None:
+    writer.fail_with = failure  # type: ignore[assignment]
+    resp = await conversion(writer, catalog, settings, pb.ConversionRequest(tenant_slug="acme-store", transaction_id="t9"))
+    assert json_format.MessageToDict(resp) == {"status": "skipped", "transaction_id": "t9"}
+
+
+async def test_conversion_catalog_failure_is_skipped(writer, settings) -> None:
+    class Broken(FakeCatalog):
+        async def tenant_by_slug(self, slug: str):  # type: ignore[override]
+            raise errors.Unavailable("catalog down")
+
+    resp = await conversion(writer, Broken(), settings, pb.ConversionRequest(tenant_slug="acme-store"))
+    assert resp.status == "skipped"
+
+
+async def test_conversion_unknown_event_is_quarantined_and_skipped(writer, catalog, settings) -> None:
+    req = pb.ConversionRequest(tenant_slug="acme-store", event="refund")
+    resp = await conversion(writer, catalog, settings, req)
+    assert resp.status == "skipped"
+    assert writer.events == [] and "refund" in writer.rejected[0].reason
+
+
+async def test_conversion_other_known_event(writer, catalog, settings) -> None:
+    await conversion(writer, catalog, settings, pb.ConversionRequest(tenant_slug="acme-store", event="conversion"))
+    assert writer.events[0].event_type == "conversion"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-12T09:30:00-03:00", datetime(2026, 3, 12, 12, 30, tzinfo=UTC)),
+        ("2026-03-12T12:30:00Z", datetime(2026, 3, 12, 12, 30, tzinfo=UTC)),
+        ("2026-03-12T12:30:00.123456789Z", datetime(2026, 3, 12, 12, 30, 0, 123456, tzinfo=UTC)),
+        ("2026-03-12T12:30:00", datetime(2026, 3, 12, 12, 30, tzinfo=UTC)),
+        ("2026-03-12 12:30:00", datetime(2026, 3, 12, 12, 30, tzinfo=UTC)),
+        ("2026-03-12", datetime(2026, 3, 12, tzinfo=UTC)),
+        ("yesterday", None),
+        ("", None),
+    ],
+)
+async def test_conversion_timestamp_is_read_leniently(writer, catalog, settings, text, expected) -> None:
+    req = pb.ConversionRequest(tenant_slug="acme-store", timestamp=text)
+    resp = await conversion(writer, catalog, settings, req)
+    assert resp.status == "ok"
+    assert writer.events[0].occurred_at == expected
+    assert writer.events[0].payload["timestamp"] == text  # kept as sent
+
+
+async def test_conversion_far_future_timestamp_is_flagged_not_rewritten(writer, catalog, settings) -> None:
+    req = pb.ConversionRequest(tenant_slug="acme-store", timestamp="2026-03-12T13:00:00Z")
+    await conversion(writer, catalog, settings, req)
+    event = writer.events[0]
+    assert event.future_dated and event.occurred_at == datetime(2026, 3, 12, 13, tzinfo=UTC)
+    assert event.received_at == NOW
+
+
+async def test_conversion_within_tolerance_is_not_future_dated(writer, catalog, settings) -> None:
+    req = pb.ConversionRequest(tenant_slug="acme-store", timestamp="2026-03-12T12:04:00Z")
+    await conversion(writer, catalog, settings, req)
+    assert not writer.events[0].future_dated
+
+
+# --- RecordInteraction -----------------------------------------------------------------------
+
+
+async def interaction(writer, catalog, settings, req, ctx: FakeContext | None = None):
+    s = servicer(writer, catalog, settings)
+    context = ctx or FakeContext()
+    resp = await invoke(f"{SERVICE}/RecordInteraction", lambda: s.RecordInteraction(req, context), tenant=None)
+    return resp, context
+
+
+async def test_interaction_known_tenant_is_recorded(writer, catalog, settings) -> None:
+    req = pb.RecordInteractionRequest(tenant_id=1, type=pb.INTERACTION_KIND_VIEW)
+    resp, ctx = await interaction(writer, catalog, settings, req)
+    assert json_format.MessageToDict(resp) == {"status": "success"}
+    assert ctx.trailing_metadata() == ()  # 201 from the method option
+    (event,) = writer.events
+    assert (event.tenant, event.event_type) == ("acme", "view")
+    assert event.payload == {"tenant_id": 1, "type": "view"}
+
+
+@pytest.mark.parametrize("number", [99, 3])
+async def test_interaction_unknown_or_inactive_tenant_is_silently_accepted(writer, catalog, settings, number) -> None:
+    req = pb.RecordInteractionRequest(tenant_id=number, type=pb.INTERACTION_KIND_MAPS_CLICK)
+    resp, ctx = await interaction(writer, catalog, settings, req)
+    assert json_format.MessageToDict(resp) == {"status": "accepted"}
+    assert ("x-http-code", "202") in ctx.trailing_metadata()
+    assert writer.events == []
+    # Same work as the known path: one lookup, one single-row write (to quarantine).
+    assert catalog.lookups == [f"number:{number}"] and writer.calls == 1
+    assert writer.rejected[0].payload["tenant_id"] == number
+
+
+async def test_interaction_store_failure_is_accepted_not_success(writer, catalog, settings) -> None:
+    writer.fail_with = errors.Unavailable("down", retry_after=1)
+    req = pb.RecordInteractionRequest(tenant_id=1, type=pb.INTERACTION_KIND_CALL_CLICK)
+    resp, ctx = await interaction(writer, catalog, settings, req)
+    assert resp.status == "accepted"
+    assert ("x-http-code", "202") in ctx.trailing_metadata()
+
+
+async def test_interaction_keeps_trailing_metadata_set_by_interceptors(writer, catalog, settings) -> None:
+    req = pb.RecordInteractionRequest(tenant_id=99, type=pb.INTERACTION_KIND_VIEW)
+    _, ctx = await interaction(writer, catalog, settings, req, FakeContext(trailing=[("x-ratelimit-remaining", "5")]))
+    assert ctx.trailing_metadata() == (("x-ratelimit-remaining", "5"), ("x-http-code", "202"))
+
+
+async def test_interaction_requires_tenant_and_type(writer, catalog, settings) -> None:
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await interaction(writer, catalog, settings, pb.RecordInteractionRequest())
+    assert violations(caught.value) == {"tenant_id": "missing", "type": "invalid"}
+    assert catalog.lookups == []
+
+
+async def test_interaction_tenant_zero_is_present_and_unknown(writer, catalog, settings) -> None:
+    resp, _ = await interaction(writer, catalog, settings, pb.RecordInteractionRequest(tenant_id=0, type=pb.INTERACTION_KIND_VIEW))
+    assert resp.status == "accepted"
+
+
+async def test_interaction_body_is_identical_for_unknown_tenant_and_store_failure(writer, catalog, settings) -> None:
+    unknown, _ = await interaction(writer, catalog, settings, pb.RecordInteractionRequest(tenant_id=99, type=pb.INTERACTION_KIND_VIEW))
+    writer.fail_with = errors.Unavailable("down")
+    failed, _ = await interaction(writer, catalog, settings, pb.RecordInteractionRequest(tenant_id=1, type=pb.INTERACTION_KIND_VIEW))
+    assert unknown.SerializeToString() == failed.SerializeToString()
