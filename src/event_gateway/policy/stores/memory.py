@@ -1,0 +1,64 @@
+"""In-process throttle store: a dict of GCRA arrival times.
+
+Per process, so with `serve --workers N` each worker admits the full rate; use the
+Redis store to share limits. Atomic without a lock because `acquire` never awaits
+between reading and writing: the event loop runs it to completion.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from event_gateway.policy import gcra
+from event_gateway.policy.stores.base import BucketState, Check, Decision
+
+
+class MemoryStore:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, sweep_interval: float = 60.0
+    ) -> None:
+        """`clock` is injectable so tests can move time without sleeping.
+
+        Every `sweep_interval` seconds, buckets that have refilled completely are
+        dropped: a missing bucket behaves exactly like a full one, so memory stays
+        proportional to the clients seen recently rather than ever.
+        """
+        self._clock = clock
+        self._tats: dict[str, float] = {}
+        self._sweep_interval = sweep_interval
+        self._next_sweep = clock() + sweep_interval
+
+    def __len__(self) -> int:
+        return len(self._tats)
+
+    async def acquire(self, checks: Sequence[Check], *, consume: bool = True) -> Decision:
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        verdicts = [
+            gcra.evaluate(self._tats.get(c.key), now, c.rate.interval, c.capacity) for c in checks
+        ]
+        allowed = all(v.allowed for v in verdicts)
+        # Check everything first, then write only if everything passed: a denial is free.
+        if allowed and consume:
+            for check, verdict in zip(checks, verdicts):
+                self._tats[check.key] = verdict.new_tat
+            states = tuple(
+                BucketState(c.capacity, v.remaining, v.reset_after, False)
+                for c, v in zip(checks, verdicts)
+            )
+        else:
+            states = tuple(
+                BucketState(c.capacity, *gcra.uncharged(v, c.rate.interval), not v.allowed)
+                for c, v in zip(checks, verdicts)
+            )
+        retry_after = 0.0 if allowed else max(v.retry_after for v in verdicts)
+        return Decision(allowed, states, retry_after)
+
+    async def aclose(self) -> None:
+        self._tats.clear()
+
+    def _sweep(self, now: float) -> None:
+        self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
+        self._next_sweep = now + self._sweep_interval
