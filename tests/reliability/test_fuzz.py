@@ -1,0 +1,122 @@
+"""Generated input over both transports: never a 5xx, never INTERNAL, never a hang.
+
+schemathesis drives every operation of the gateway's own /openapi.json; hypothesis
+sends arbitrary JSON to every REST path and arbitrary bytes to every gRPC method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+
+from event_gateway.contract import default_contract
+from tests.e2e.conftest import new_database
+from tests.e2e.harness import Gateway, count_events, create_key, create_tenant
+
+REST_PATHS = ["/api/v1/events", "/api/v1/analytics/track", "/api/v1/analytics/conversion", "/api/v1/interactions", "/create-events", "/v2/events"]
+
+
+@pytest.fixture(scope="module")
+def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, str]]:
+    directory = tmp_path_factory.mktemp("fuzz")
+    with new_database("sqlite", directory) as database:
+        create_tenant(database, "acme", "acme-store", 1)
+        key = create_key(database, "acme", "--limit", "per_key=1000000/minute", "--limit", "per_key_ip=1000000/minute")
+        relaxed = '{"storefront": {"api": "1000000/minute", "tenant_aware": "1000000/minute"}}'
+        gateway = Gateway(database, env={"EVENT_GATEWAY_THROTTLE__LIMITS": relaxed})
+        gateway.start(directory)
+        try:
+            yield gateway, key
+        finally:
+            gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz_target: tuple[Gateway, str]) -> schemathesis.BaseSchema:
+    gateway, _ = fuzz_target
+    return schemathesis.openapi.from_url(f"{gateway.base_url}/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_openapi_operations_never_5xx(case: schemathesis.Case, fuzz_target: tuple[Gateway, str]) -> None:
+    _, key = fuzz_target
+    headers = {"x-api-key": key, "Authorization": f"Bearer {key}"}
+    case.call_and_validate(headers=headers, checks=[not_a_server_error], timeout=30)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6),
+    max_leaves=30,
+)
+event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "eventType": st.sampled_from(["search", "home-page-view", "purchase-complete", "x"]) | json_values,
+        "visitorId": json_values,
+        "tenant": json_values,
+        "market": json_values,
+        "type": st.sampled_from(["page_view", "view", "whatsapp_click"]) | json_values,
+        "tenant_id": json_values,
+        "id": json_values,
+        "occurredAt": st.sampled_from(["2019-01-01T12:59:59-05:00", "bad"]) | json_values,
+        "metadata": json_values,
+    },
+)
+bodies = json_values | st.fixed_dictionaries({"events": st.lists(event_like, max_size=5)}) | st.lists(event_like, max_size=5) | event_like
+
+
+@given(path=st.sampled_from(REST_PATHS), body=bodies)
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+def test_generated_json_never_5xx(fuzz_target: tuple[Gateway, str], path: str, body: object) -> None:
+    gateway, key = fuzz_target
+    response = httpx.post(
+        f"{gateway.base_url}{path}",
+        params={"api_key": key},
+        json=body,
+        headers={"x-api-key": key, "Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert response.status_code < 500, (path, body, response.status_code, response.text[:200])
+
+
+def grpc_methods() -> list[str]:
+    return sorted(default_contract().methods)
+
+
+@given(method=st.sampled_from(grpc_methods()), payload=st.binary(max_size=400))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+def test_generated_protobuf_bytes_never_internal(fuzz_target: tuple[Gateway, str], method: str, payload: bytes) -> None:
+    gateway, key = fuzz_target
+
+    async def call() -> grpc.StatusCode:
+        async with grpc.aio.insecure_channel(gateway.grpc_target) as channel:
+            rpc = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+            metadata = (("x-api-key", key), ("api_key", key), ("authorization", f"Bearer {key}"))
+            try:
+                await rpc(payload, metadata=metadata, timeout=30)
+            except grpc.aio.AioRpcError as error:
+                return error.code()
+            return grpc.StatusCode.OK
+
+    code = asyncio.run(call())
+    assert code not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED), (method, payload, code)
+
+
+def test_fuzzing_left_the_server_healthy(fuzz_target: tuple[Gateway, str]) -> None:
+    gateway, _ = fuzz_target
+    assert httpx.get(f"{gateway.base_url}/readyz").status_code == 200
+    assert count_events(gateway.database) >= 0
