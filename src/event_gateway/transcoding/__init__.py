@@ -1,0 +1,45 @@
+"""Generic HTTP/JSON ↔ gRPC transcoding (google.api.http), for any annotated service.
+
+Nothing here knows a specific API; everything API-specific arrives as options.
+Exports are resolved lazily so importing one module does not import them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name → module that defines it
+_EXPORTS = {
+    "TranscodingApp": "asgi",
+    "TranscodingOptions": "asgi",
+    "DEFAULT_INCOMING_HEADERS": "asgi",
+    "Route": "rules",
+    "RuleError": "rules",
+    "routes_for_service": "rules",
+    "routes_for_files": "rules",
+    "http_status_from_code": "status",
+    "HttpResponse": "errors",
+    "RpcFailure": "errors",
+    "ErrorRenderer": "errors",
+    "default_error_renderer": "errors",
+    "make_failure": "errors",
+    "bad_request": "errors",
+    "InProcessContext": "context",
+    "CallOutcome": "dispatch",
+    "Dispatcher": "dispatch",
+    "InProcessDispatcher": "dispatch",
+    "UpstreamDispatcher": "dispatch",
+    "run_standalone": "standalone",
+    "load_descriptor_set": "standalone",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,404 @@
+"""`TranscodingApp`: an ASGI app that serves google.api.http routes through a Dispatcher.
+
+Per request: match the route, turn headers (allow-listed) and credential query params
+into metadata, build the request message from path variables, body and query, call the
+dispatcher, and write the response (or render the failure with the route's renderer).
+Everything that does not depend on the request is computed once per route in `_Plan`.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import orjson
+from google.protobuf import message_factory
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
+from google.protobuf.message import Message
+
+from .body import (
+    BodyError,
+    BodyLimits,
+    ClientDisconnected,
+    check_content_encoding,
+    check_media_type,
+    read_body,
+)
+from .codec import CodecOptions, MessageCodec
+from .context import format_peer
+from .dispatch import CallOutcome, Dispatcher
+from .errors import (
+    ErrorRenderer,
+    HttpResponse,
+    RpcFailure,
+    bad_request,
+    default_error_renderer,
+    default_renderer_for,
+    make_failure,
+)
+from .matcher import MatcherOptions, parse_query
+from .query import QueryParameterError, set_query_parameter
+from .rules import Route, build_matcher
+from .status import http_status_from_code
+from .template import parse_template
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INCOMING_HEADERS = frozenset(
+    {"authorization", "user-agent", "referer", "x-forwarded-for", "x-forwarded-host", "x-request-id"}
+)
+# Never metadata, whatever the allow-list says: connection-level (RFC 9110 §7.6.1) or
+# reserved by gRPC's own transport.
+_NEVER_FORWARDED = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+     "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "content-type",
+     "grpc-timeout", "grpc-encoding", "grpc-accept-encoding"}
+)
+
+
+def _no_query_metadata(method: MethodDescriptor) -> Mapping[str, str]:
+    return {}
+
+
+def _ok(method: MethodDescriptor) -> int:
+    return 200
+
+
+def _no_outgoing_header(key: str) -> str | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscodingOptions:
+    """Everything API-specific the transcoder needs, passed in as data."""
+
+    codec: CodecOptions = field(default_factory=CodecOptions)
+    matcher: MatcherOptions = field(default_factory=MatcherOptions)
+    max_body_bytes: int = 1 << 20
+    max_decompressed_bytes: int = 8 << 20
+    # Request headers copied to metadata (lower case). Pseudo and hop-by-hop never are.
+    incoming_headers: frozenset[str] = DEFAULT_INCOMING_HEADERS
+    # Query params that are credentials: param name → metadata key; not bound to fields.
+    query_to_metadata: Callable[[MethodDescriptor], Mapping[str, str]] = _no_query_metadata
+    success_status: Callable[[MethodDescriptor], int] = _ok
+    # Response metadata key (initial or trailing) → HTTP header name, or None to drop it.
+    outgoing_headers: Callable[[str], str | None] = _no_outgoing_header
+    error_renderer: Callable[[MethodDescriptor | None], ErrorRenderer] = default_renderer_for
+    # grpc-gateway's convention: this response metadata overrides the success status.
+    status_override_key: str = "x-http-code"
+
+
+class _Plan:
+    """What a route needs per request, computed once."""
+
+    __slots__ = (
+        "route", "request_class", "request_codec", "response_codec", "renderer",
+        "success_status", "credential_params", "bound", "body_keys", "query_fields",
+        "use_proto_names",
+    )
+
+    def __init__(self, route: Route, options: TranscodingOptions) -> None:
+        method = route.method
+        self.route = route
+        self.request_class = message_factory.GetMessageClass(method.input_type)
+        self.request_codec = MessageCodec.for_descriptor(method.input_type, options.codec)
+        self.response_codec = MessageCodec.for_descriptor(method.output_type, options.codec)
+        self.renderer = options.error_renderer(method)
+        self.success_status = options.success_status(method)
+        self.credential_params = dict(options.query_to_metadata(method))
+        variables = parse_template(route.template).variables
+        bound = {variable.field_path for variable in variables}
+        if route.body_fields:
+            bound.add(tuple(f.name for f in route.body_fields))
+        self.bound = frozenset(bound)
+        self.use_proto_names = use_proto = options.codec.use_proto_names
+        # The body is decoded as {"a": {"b": <body>}} so errors carry request-relative paths.
+        self.body_keys = tuple(f.name if use_proto else f.json_name for f in route.body_fields)
+        self.query_fields: dict[str, tuple[str, ...] | None] = {}
+
+    def query_field(self, name: str) -> tuple[str, ...] | None:
+        """Proto-name path of a query param, or None to ignore it (unknown or bound)."""
+        cached = self.query_fields.get(name, False)
+        if cached is not False:
+            return cached  # type: ignore[return-value]
+        path = _resolve_query_name(self.route.method.input_type, name)
+        if path is not None and any(path[: len(b)] == b for b in self.bound):
+            path = None
+        if len(self.query_fields) < 1024:  # names come from clients; keep the cache bounded
+            self.query_fields[name] = path
+        return path
+
+
+def _resolve_query_name(message: Descriptor, name: str) -> tuple[str, ...] | None:
+    """Map ``a.bC.d`` (proto or JSON names) to proto names; None when a name is unknown."""
+    path: list[str] = []
+    current: Descriptor | None = message
+    for part in name.split("."):
+        if current is None:
+            path.append(part)  # through a scalar: let set_query_parameter report it
+            continue
+        found = current.fields_by_name.get(part) or _by_json_name(current, part)
+        if found is None:
+            return None
+        path.append(found.name)
+        current = found.message_type if found.type == FieldDescriptor.TYPE_MESSAGE else None
+    return tuple(path)
+
+
+def _by_json_name(message: Descriptor, name: str) -> FieldDescriptor | None:
+    for candidate in message.fields:
+        if candidate.json_name == name:
+            return candidate
+    return None
+
+
+class TranscodingApp:
+    """ASGI 3 application serving every route through one dispatcher."""
+
+    def __init__(
+        self, routes: Iterable[Route], dispatcher: Dispatcher, options: TranscodingOptions | None = None
+    ) -> None:
+        self.options = options = options or TranscodingOptions()
+        routes = list(routes)
+        self._dispatcher = dispatcher
+        self._plans = {id(route): _Plan(route, options) for route in routes}
+        self._matcher = build_matcher(routes, options.matcher)
+        self._limits = BodyLimits(options.max_body_bytes, options.max_decompressed_bytes)
+        self._incoming = frozenset(
+            name.lower().encode("latin-1")
+            for name in options.incoming_headers
+            if not name.startswith(":") and name.lower() not in _NEVER_FORWARDED
+        )
+        self._outgoing_names: dict[str, str | None] = {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        path = raw_path.partition(b"?")[0].decode("latin-1")
+        match = self._matcher.lookup(scope["method"], path)
+        if match is None:
+            await _send(send, default_error_renderer(self._routing_failure(path)))
+            return
+        plan: _Plan = self._plans[id(match.target)]
+        try:
+            response = await self._handle(plan, match.path_bindings, scope, receive)
+        except ClientDisconnected:
+            return
+        except Exception:
+            logger.exception("transcoding %s %s failed", scope["method"], path)
+            failure = make_failure(grpc.StatusCode.INTERNAL, "internal error", method=plan.route.method)
+            response = _render(plan.renderer, failure)
+        await _send(send, response)
+
+    def _routing_failure(self, path: str) -> RpcFailure:
+        allowed = sorted(set(self._matcher.allowed_methods(path)))
+        if not allowed:
+            return make_failure(grpc.StatusCode.NOT_FOUND, "Not Found", http_status=404)
+        return make_failure(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "Method Not Allowed",
+            http_status=405,
+            headers=[("allow", ", ".join(allowed))],
+        )
+
+    async def _handle(
+        self, plan: _Plan, bindings: Any, scope: dict[str, Any], receive: Any
+    ) -> HttpResponse:
+        method = plan.route.method
+        metadata: list[tuple[str, str]] = []
+        content_type = content_length = content_encoding = None
+        incoming = self._incoming
+        for name, value in scope["headers"]:
+            if name in incoming:
+                metadata.append((name.decode("latin-1"), value.decode("latin-1")))
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"content-encoding":
+                content_encoding = value
+        try:
+            query = self._split_query(scope.get("query_string", b""))
+            request = plan.request_class()
+            if plan.route.body:
+                check_media_type(content_type)
+                gzipped = check_content_encoding(content_encoding)
+                length = int(content_length) if content_length and content_length.isdigit() else None
+                raw = await read_body(receive, length, gzipped, self._limits)
+                request = self._decode_body(plan, raw)
+            failure = _bind(plan, request, bindings, query, metadata)
+        except _BadBody as err:
+            failure = bad_request(err.path, err.message, method)
+        except BodyError as err:
+            failure = make_failure(err.code, err.message, http_status=err.http_status, method=method)
+        if failure is not None:
+            return _render(plan.renderer, failure)
+        client = scope.get("client") or (None, None)
+        outcome = await self._dispatcher.call(
+            plan.route.rpc_name, request, tuple(metadata), format_peer(client[0], client[1])
+        )
+        return self._respond(plan, outcome)
+
+    def _decode_body(self, plan: _Plan, raw: bytes) -> Message:
+        if not raw.strip():
+            return plan.request_class()  # an empty body is an empty object
+        try:
+            if not plan.body_keys:
+                return plan.request_codec.decode(raw)
+            value: Any = orjson.loads(raw)
+            for key in reversed(plan.body_keys):
+                value = {key: value}
+            return plan.request_codec.decode_value(value)
+        except ValueError as err:  # DecodeError, orjson.JSONDecodeError
+            raise _BadBody(getattr(err, "path", ""), getattr(err, "reason", str(err))) from err
+
+    def _respond(self, plan: _Plan, outcome: CallOutcome) -> HttpResponse:
+        headers: list[tuple[str, str]] = []
+        status_code = plan.success_status
+        override_key = self.options.status_override_key
+        for key, value in (*outcome.initial_metadata, *outcome.trailing_metadata):
+            if key == override_key:
+                status_code = _status_override(value, status_code)
+                continue
+            name = self._outgoing_name(key)
+            if name is not None:
+                text = base64.b64encode(value).decode() if isinstance(value, bytes) else value
+                headers.append((name, text))
+        if outcome.status is not None:
+            failure = RpcFailure(
+                outcome.status, http_status_from_code(outcome.status.code), headers, plan.route.method
+            )
+            return _render(plan.renderer, failure)
+        if status_code == 204:
+            return HttpResponse(204, headers, b"")
+        headers.append(("content-type", "application/json"))
+        return HttpResponse(status_code, headers, _encode_response(plan, outcome.response))
+
+    def _split_query(self, query_string: bytes) -> list[tuple[str, str]]:
+        if not query_string:
+            return []
+        options = self.options.matcher
+        return parse_query(
+            query_string.decode("latin-1"),
+            unescape_plus=options.query_param_unescape_plus,
+            system_params=options.system_params,
+        )
+
+    def _outgoing_name(self, key: str) -> str | None:
+        try:
+            return self._outgoing_names[key]
+        except KeyError:
+            name = self.options.outgoing_headers(key)
+            if len(self._outgoing_names) < 1024:
+                self._outgoing_names[key] = name
+            return name
+
+
+class _BadBody(BodyError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(400, grpc.StatusCode.INVALID_ARGUMENT, reason)
+        self.path = path
+
+
+def _bind(
+    plan: _Plan,
+    request: Message,
+    bindings: Any,
+    query: list[tuple[str, str]],
+    metadata: list[tuple[str, str]],
+) -> RpcFailure | None:
+    """Apply path variables then query params to ``request``; a failure for a bad value."""
+    method = plan.route.method
+    for field_path, value in bindings:
+        try:
+            set_query_parameter(request, tuple(field_path), value)
+        except (QueryParameterError, ValueError) as err:
+            return bad_request(".".join(field_path), str(err), method)
+    credentials = plan.credential_params
+    skip_fields = plan.route.body == "*"
+    for name, value in query:
+        key = credentials.get(name)
+        if key is not None:
+            metadata.append((key, value))
+            continue
+        if skip_fields:
+            continue
+        field_path = plan.query_field(name)
+        if field_path is None:
+            continue  # unknown or bound elsewhere: ignored, as grpc-gateway does
+        try:
+            set_query_parameter(request, field_path, value)
+        except (QueryParameterError, ValueError) as err:
+            return bad_request("?" + name, str(err), method)
+    return None
+
+
+def _encode_response(plan: _Plan, response: Message | None) -> bytes:
+    if response is None:
+        return b"{}"
+    if not plan.route.response_fields:
+        return plan.response_codec.encode(response)
+    value: Any = plan.response_codec.encode_value(response)
+    for field_ in plan.route.response_fields:
+        key = field_.name if plan.use_proto_names else field_.json_name
+        value = value.get(key) if isinstance(value, dict) else None
+    return orjson.dumps(value if value is not None else _zero(plan.route.response_fields[-1]))
+
+
+def _zero(field_: FieldDescriptor) -> Any:
+    """JSON of an unset field when the codec left it out (emit_unpopulated off)."""
+    if field_.label == FieldDescriptor.LABEL_REPEATED:
+        return {} if field_.message_type and field_.message_type.GetOptions().map_entry else []
+    if field_.type == FieldDescriptor.TYPE_MESSAGE:
+        return {}
+    if field_.type == FieldDescriptor.TYPE_BOOL:
+        return False
+    if field_.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
+        return ""
+    if field_.type == FieldDescriptor.TYPE_ENUM:
+        return field_.enum_type.values[0].name
+    if field_.cpp_type in (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64):
+        return "0"
+    return 0
+
+
+def _status_override(value: str | bytes, current: int) -> int:
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    return int(text) if text.isdigit() and 100 <= int(text) <= 599 else current
+
+
+def _render(renderer: ErrorRenderer, failure: RpcFailure) -> HttpResponse:
+    try:
+        return renderer(failure)
+    except Exception:
+        # A broken dialect must not turn a client error into a dropped connection.
+        logger.exception("error renderer failed; using the default")
+        return default_error_renderer(failure)
+
+
+async def _send(send: Any, response: HttpResponse) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    """Nothing to start or stop; answered so uvicorn can run the app on its own."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
