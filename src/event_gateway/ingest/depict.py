@@ -1,0 +1,103 @@
+"""Recommendation events (POST /create-events?api_key=): a top-level JSON array.
+
+The original service validates the whole body with pydantic before doing anything, so
+one bad event fails the request (422) with every violation listed, and nothing is
+stored. `deduplication_id` makes retries safe: stored once per tenant, acknowledged again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from depict.v1 import events_pb2 as pb
+from depict.v1 import events_pb2_grpc as pb_grpc
+
+from event_gateway import errors
+from event_gateway.config import Settings
+from event_gateway.ingest import common
+from event_gateway.scope import current_scope
+from event_gateway.storage.base import Catalog, EventRecord, EventWriter
+
+# The documented request headers, kept with each event (user-agent also gets its column).
+CONTEXT_HEADERS = ("referer", "user-agent", "x-forwarded-for", "x-forwarded-host")
+CONTEXT_KEY = "_context"
+
+# pydantic v2's own wording, so the FastAPI dialect can pass these through unchanged.
+_TYPE_CHOICES = common.enum_wire_names(pb.EventType.DESCRIPTOR)
+ENUM_MESSAGE = (
+    "Input should be "
+    + ", ".join(f"'{n}'" for n in _TYPE_CHOICES[:-1])
+    + f" or '{_TYPE_CHOICES[-1]}'"
+)
+FIELD_REQUIRED = "Field required"
+TOO_SHORT = "String should have at least 1 character"
+
+
+def event_violations(index: int, event: pb.Event) -> list[errors.FieldViolation]:
+    path = f"events[{index}]"
+    out: list[errors.FieldViolation] = []
+    # proto3 cannot tell an absent string from "": both are reported as missing.
+    if not event.tenant:
+        out.append(errors.FieldViolation(f"{path}.tenant", FIELD_REQUIRED, "missing"))
+    if not event.market:
+        out.append(errors.FieldViolation(f"{path}.market", FIELD_REQUIRED, "missing"))
+    if event.type == pb.EVENT_TYPE_UNSPECIFIED:
+        # Absent and unknown strings both arrive as UNSPECIFIED; naming the choices
+        # helps in both cases.
+        out.append(errors.FieldViolation(f"{path}.type", ENUM_MESSAGE, "enum"))
+    if event.HasField("dsid") and not event.dsid:
+        out.append(errors.FieldViolation(f"{path}.dsid", TOO_SHORT, "string_too_short"))
+    return out
+
+
+def request_context(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: headers[name] for name in CONTEXT_HEADERS if headers.get(name)}
+
+
+class DepictEventsServicer(pb_grpc.DepictEventsServiceServicer):
+    def __init__(
+        self,
+        writer: EventWriter,
+        catalog: Catalog,
+        settings: Settings,
+        clock: common.Clock = common.utc_now,
+    ) -> None:
+        self._writer = writer
+        self._catalog = catalog
+        self._settings = settings
+        self._clock = clock
+
+    async def CreateEvents(  # noqa: N802
+        self, request: pb.CreateEventsRequest, context: common.MetadataContext
+    ) -> pb.CreateEventsResponse:
+        scope = current_scope()
+        # The key decides the tenant; the body's "tenant" is only kept in the payload.
+        tenant = common.principal_tenant(scope)
+        violations = [v for i, e in enumerate(request.events) for v in event_violations(i, e)]
+        if violations:
+            raise errors.InvalidArgument("Request validation failed", violations)
+        if not request.events:
+            return pb.CreateEventsResponse(stored=0, duplicates=0)
+
+        headers = common.request_headers(context)
+        receipt = common.receipt(scope, tenant, headers, self._settings, self._clock)
+        forwarded = request_context(headers)
+        records = [self._record(receipt, event, forwarded) for event in request.events]
+        result = await self._writer.write(records)
+        return pb.CreateEventsResponse(stored=result.stored, duplicates=result.duplicates)
+
+    @staticmethod
+    def _record(
+        receipt: common.Receipt, event: pb.Event, forwarded: Mapping[str, str]
+    ) -> EventRecord:
+        payload = common.payload_of(event)
+        if forwarded:
+            payload[CONTEXT_KEY] = dict(forwarded)
+        return receipt.record(
+            common.enum_wire_name(pb.EventType.DESCRIPTOR.values_by_number[event.type]),
+            payload,
+            user_id=event.user_id,
+            session_id=event.session_id,
+            product_id=event.product_id,
+            dedup_key=event.deduplication_id,
+        )
