@@ -1,0 +1,131 @@
+"""API-key authentication: from call metadata to a Principal, or a precise refusal.
+
+The credential is read from the places the API declares (a header, a query
+parameter the transcoder copied into metadata under its own name, or a bearer
+token). Its key id finds the record; its secret is compared in constant time with
+the stored hash, and that comparison runs even when the id is unknown, so response
+times do not tell valid ids from invalid ones. Secrets are never logged nor echoed.
+
+Failed authentications are limited per client address with their own buckets, so
+guessing costs the guesser and never the tenant whose key is being guessed: a client
+over that limit is refused before its key is even looked up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from event_gateway import errors
+from event_gateway.contract import ApiSpec, CredentialLocation, CredentialSpec
+from event_gateway.policy import keys
+from event_gateway.policy.rates import Rate, parse_rate
+from event_gateway.policy.stores.base import Check, ThrottleStore
+from event_gateway.policy.stores.memory import MemoryStore
+from event_gateway.policy.throttle import retry_after_seconds
+from event_gateway.scope import Principal
+from event_gateway.storage.base import ApiKeyRecord, Catalog
+
+logger = logging.getLogger(__name__)
+
+Metadata = Iterable[tuple[str, str | bytes]]
+
+_BEARER = CredentialLocation.CREDENTIAL_LOCATION_BEARER
+# Compared against when the key id is unknown, so that path does the same work.
+_DUMMY_HASH = keys.hash_secret("event-gateway: no such key")
+
+
+class Authenticator:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        failure_store: ThrottleStore | None = None,
+        failure_rate: Rate | str = "30/minute",
+    ) -> None:
+        """`failure_rate` is `ThrottleSettings.auth_failures`; `failure_store` holds
+        its buckets (a per-process MemoryStore unless one is given)."""
+        self._catalog = catalog
+        self._failures = failure_store if failure_store is not None else MemoryStore()
+        self._failure_rate = (
+            parse_rate(failure_rate) if isinstance(failure_rate, str) else failure_rate
+        )
+
+    async def authenticate(self, api: ApiSpec, metadata: Metadata, client_ip: str) -> Principal:
+        """The key's owner, or raises Unauthenticated / PermissionDenied / ResourceExhausted."""
+        failures = Check(f"rl:auth:failures:{{{client_ip}}}", self._failure_rate)
+        blocked = await self._failures.acquire([failures], consume=False)
+        if not blocked.allowed:
+            raise _too_many_failures(blocked.retry_after)
+        try:
+            record = await self._verify(api, metadata)
+        except errors.Unauthenticated:
+            charged = await self._failures.acquire([failures])
+            if not charged.allowed:
+                raise _too_many_failures(charged.retry_after) from None
+            raise
+        # Scope is checked after the key proved genuine: a wrong scope is not a guess.
+        if record.apis and api.name not in record.apis:
+            raise errors.PermissionDenied(
+                f"This API key may not call the {api.name} API.", reason="API_NOT_ALLOWED"
+            )
+        return Principal(
+            key_id=record.key_id,
+            tenant=record.tenant,
+            name=record.name,
+            limits=record.limits,
+            apis=record.apis,
+        )
+
+    async def _verify(self, api: ApiSpec, metadata: Metadata) -> ApiKeyRecord:
+        presented = credential(api.credentials, metadata)
+        if presented is None:
+            raise errors.Unauthenticated("API key missing.", reason="CREDENTIALS_MISSING")
+        parsed = keys.parse_key(presented)
+        if parsed is None:
+            raise _invalid()
+        key_id, secret = parsed
+        record = await self._catalog.api_key(key_id)
+        matches = keys.secret_matches(secret, record.secret_hash if record else _DUMMY_HASH)
+        if record is None or not matches:
+            # The key id is not secret and helps an operator; the secret never appears.
+            logger.info("authentication failed for key id %s", key_id)
+            raise _invalid()
+        if record.revoked:
+            raise errors.Unauthenticated("API key revoked.", reason="KEY_REVOKED")
+        return record
+
+
+def credential(specs: Iterable[CredentialSpec], metadata: Metadata) -> str | None:
+    """The first credential present, in the API's declared order, else None.
+
+    A declared location that is present but malformed (``authorization: Basic …``)
+    yields "" so that it is reported as invalid rather than missing.
+    """
+    values: dict[str, str] = {}
+    for key, value in metadata:
+        # gRPC lower-cases metadata keys; the first value of a repeated key wins.
+        if isinstance(value, str):
+            values.setdefault(key.lower(), value)
+    for spec in specs:
+        value = values.get(spec.name.lower())
+        if value is None:
+            continue
+        if spec.location == _BEARER:
+            scheme, _, token = value.strip().partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else ""
+        return value.strip()
+    return None
+
+
+def _invalid() -> errors.Unauthenticated:
+    return errors.Unauthenticated("API key invalid.", reason="CREDENTIALS_INVALID")
+
+
+def _too_many_failures(retry_after: float) -> errors.ResourceExhausted:
+    return errors.ResourceExhausted(
+        "Too many failed authentications from this address; retry later.",
+        reason="RATE_LIMITED",
+        retry_after=float(retry_after_seconds(retry_after)),
+        quota_violations=[("auth_failures", "failed authentications per client address")],
+    )

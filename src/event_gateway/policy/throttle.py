@@ -1,0 +1,244 @@
+"""The throttling strategy: which buckets a call charges, and what the answer says.
+
+Limits come from the contract (each method's LimitSpecs: the API's and its own),
+replaced by configuration (`ThrottleSettings.limits[api][name]`) and then by the
+caller's key (`Principal.limits[name]`). Each limit keeps one bucket per distinct
+combination of its dimensions, named ``rl:<api>:<limit>:{<first value>}:<others>``:
+a limit's name, not its method, picks the bucket, so methods declaring the same
+limit share it (Laravel's named throttle groups), and the first dimension value is
+the Redis hash tag, so one request's buckets sit in one cluster slot whenever its
+limits lead with the same dimension (every documented API does).
+
+The store charges all of a call's buckets or none (see stores/base.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from event_gateway import errors
+from event_gateway.contract import Contract, LimitDimension, LimitSpec, MethodSpec
+from event_gateway.policy.rates import Rate, parse_rate
+from event_gateway.policy.stores.base import Check, ThrottleStore
+from event_gateway.scope import Principal
+
+_KEY = LimitDimension.LIMIT_DIMENSION_KEY
+_CLIENT_IP = LimitDimension.LIMIT_DIMENSION_CLIENT_IP
+_FIELD = LimitDimension.LIMIT_DIMENSION_FIELD
+_DIMENSION_WORDS = {_KEY: "key", _CLIENT_IP: "client address", _FIELD: "field"}
+# Values longer than this are hashed, so a client cannot grow keys with a huge field.
+_MAX_VALUE_CHARS = 96
+
+
+@dataclass(frozen=True, slots=True)
+class LimitStatus:
+    """One limit's state after a call, for headers and errors."""
+
+    name: str
+    rate: Rate
+    limit: int
+    remaining: int
+    reset_after: float
+    exceeded: bool
+    per: str = ""  # what the limit counts by, in words: "key and client address"
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleOutcome:
+    api: str
+    allowed: bool
+    limits: tuple[LimitStatus, ...]
+    retry_after: float = 0.0
+    # The store was unreachable and failed open: the limits' state is unknown.
+    degraded: bool = False
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Response metadata the transcoder turns into headers.
+
+        X-RateLimit-Limit/Remaining describe the most constrained limit, as Laravel
+        does; RateLimit-Policy and RateLimit (IETF draft) list every limit.
+        """
+        if not self.limits:
+            return ()
+        tightest = min(self.limits, key=lambda s: (s.remaining, s.limit))
+        out = [
+            ("x-ratelimit-limit", str(tightest.limit)),
+            ("x-ratelimit-remaining", str(tightest.remaining)),
+            ("ratelimit-policy", ", ".join(f'"{s.name}";q={s.limit};w={s.rate.period}' for s in self.limits)),
+            ("ratelimit", ", ".join(f'"{s.name}";r={s.remaining};t={math.ceil(s.reset_after)}' for s in self.limits)),
+        ]  # fmt: skip
+        if not self.allowed:
+            out.append(("retry-after", str(retry_after_seconds(self.retry_after))))
+        return tuple(out)
+
+    def error(self) -> errors.ResourceExhausted:
+        exceeded = [s for s in self.limits if s.exceeded]
+        return errors.ResourceExhausted(
+            "Rate limit exceeded; retry later.",
+            reason="RATE_LIMITED",
+            retry_after=self.retry_after,
+            quota_violations=[
+                (
+                    f"{self.api}:{s.name}",
+                    f"{s.rate.count} requests per {s.rate.period}s"
+                    + (f" per {s.per}" if s.per else ""),
+                )
+                for s in exceeded
+            ],
+        )
+
+    def raise_if_denied(self) -> None:
+        if not self.allowed:
+            raise self.error()
+
+
+def retry_after_seconds(seconds: float) -> int:
+    """Retry-After in whole seconds, rounded up: retrying early is always refused."""
+    return max(1, math.ceil(seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class _Limit:
+    name: str
+    rate: Rate  # the contract's rate, or configuration's
+    by: tuple[int, ...]
+    field: tuple[str, ...]  # dotted proto field path, split
+    per: str  # the dimensions in words, for error details
+
+
+class Throttler:
+    def __init__(
+        self,
+        store: ThrottleStore,
+        contract: Contract,
+        *,
+        overrides: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """`overrides` is `ThrottleSettings.limits`: {api: {limit name: rate}}.
+
+        Every rate is parsed here, so a bad value stops start-up instead of a request;
+        an override naming no known limit is refused too, since it is surely a typo.
+        """
+        self._store = store
+        overrides = overrides or {}
+        _check_overrides(contract, overrides)
+        self._plans: dict[str, tuple[_Limit, ...]] = {
+            name: tuple(_limit(spec, overrides.get(method.api.name, {})) for spec in method.limits)
+            for name, method in contract.methods.items()
+        }
+        # Per-key override strings, parsed once each. Few distinct values exist
+        # (they are set by operators), so this stays small.
+        self._key_rates: dict[str, Rate] = {}
+
+    async def check(
+        self,
+        method: MethodSpec,
+        *,
+        principal: Principal | None,
+        client_ip: str,
+        request: Any,
+    ) -> ThrottleOutcome:
+        """Charge the call against every limit of its method, all or nothing."""
+        plan = self._plans.get(method.full_name, ())
+        if not plan:
+            return ThrottleOutcome(method.api.name, True, ())
+        rates = [self._rate(limit, principal) for limit in plan]
+        checks = [
+            Check(_bucket_key(method.api.name, limit, principal, client_ip, request), rate)
+            for limit, rate in zip(plan, rates)
+        ]
+        decision = await self._store.acquire(checks)
+        if decision.degraded:
+            return ThrottleOutcome(method.api.name, True, (), degraded=True)
+        statuses = tuple(
+            LimitStatus(
+                limit.name, rate, b.limit, b.remaining, b.reset_after, b.exceeded, limit.per
+            )
+            for limit, rate, b in zip(plan, rates, decision.buckets)
+        )
+        return ThrottleOutcome(method.api.name, decision.allowed, statuses, decision.retry_after)
+
+    def _rate(self, limit: _Limit, principal: Principal | None) -> Rate:
+        if principal is None or limit.name not in principal.limits:
+            return limit.rate
+        text = principal.limits[limit.name]
+        rate = self._key_rates.get(text)
+        if rate is None:
+            # A key's bad override is the operator's error, not the caller's: it
+            # surfaces as INTERNAL (logged) rather than silently lifting the limit.
+            rate = self._key_rates[text] = parse_rate(text)
+        return rate
+
+
+def _limit(spec: LimitSpec, overrides: Mapping[str, str]) -> _Limit:
+    text = overrides.get(spec.name, spec.rate)
+    try:
+        rate = parse_rate(text)
+    except ValueError as exc:
+        raise ValueError(f"limit {spec.name!r}: {exc}") from exc
+    if _FIELD in spec.by and not spec.field:
+        raise ValueError(f"limit {spec.name!r} counts by a field but names none")
+    words = [_DIMENSION_WORDS.get(d, "?") for d in spec.by]
+    if spec.field:
+        words = [f"field {spec.field}" if w == "field" else w for w in words]
+    field = tuple(spec.field.split(".")) if spec.field else ()
+    return _Limit(spec.name, rate, tuple(spec.by), field, " and ".join(words))
+
+
+def _check_overrides(contract: Contract, overrides: Mapping[str, Mapping[str, str]]) -> None:
+    known: dict[str, set[str]] = {api.name: set() for api in contract.apis}
+    for method in contract.methods.values():
+        known[method.api.name].update(spec.name for spec in method.limits)
+    for api, limits in overrides.items():
+        if api not in known:
+            raise ValueError(f"throttle override for unknown API {api!r} (known: {sorted(known)})")
+        for name in limits:
+            if name not in known[api]:
+                raise ValueError(
+                    f"throttle override for unknown limit {api}.{name} (known: {sorted(known[api])})"
+                )
+
+
+def _bucket_key(
+    api: str, limit: _Limit, principal: Principal | None, client_ip: str, request: Any
+) -> str:
+    values = [_safe(_dimension(d, limit, principal, client_ip, request)) for d in limit.by]
+    if not values:
+        return f"rl:{api}:{limit.name}:{{{api}}}"
+    return f"rl:{api}:{limit.name}:{{{values[0]}}}" + "".join(f":{v}" for v in values[1:])
+
+
+def _dimension(
+    dimension: int, limit: _Limit, principal: Principal | None, client_ip: str, request: Any
+) -> str:
+    if dimension == _CLIENT_IP:
+        return client_ip
+    if dimension == _KEY:
+        # A KEY limit on a call without a key (a public API) falls back to the
+        # address, as Laravel's `by($user?->id ?: $ip)`: never one shared bucket.
+        return principal.key_id if principal is not None else f"ip={client_ip}"
+    if dimension == _FIELD:
+        return _field_value(request, limit.field)
+    raise ValueError(f"limit {limit.name!r}: unsupported dimension {dimension}")
+
+
+def _field_value(message: Any, path: Sequence[str]) -> str:
+    value = message
+    for part in path:
+        value = getattr(value, part, "")
+    return str(value)
+
+
+def _safe(value: str) -> str:
+    """A dimension value that cannot be confused with a separator or a hash tag."""
+    if len(value) > _MAX_VALUE_CHARS:
+        return "h=" + hashlib.sha256(value.encode()).hexdigest()[:32]
+    if any(c in value for c in ":{}%"):
+        return (
+            value.replace("%", "%25").replace(":", "%3A").replace("{", "%7B").replace("}", "%7D")
+        )
+    return value
