@@ -1,0 +1,550 @@
+"""Proto3 JSON codec compiled once per message type.
+
+google.protobuf.json_format walks descriptors on every call and is the slowest step of a
+REST request. Here each message type is compiled once (per CodecOptions) into closures
+held in dispatch tables; orjson turns bytes into Python objects and back. Results agree
+with json_format.Parse(ignore_unknown_fields=True) / MessageToJson: the same message, or
+both fail. Deliberate differences are listed in tests/transcoding/test_codec.py
+(test_divergence_*).
+
+Public API: CodecOptions, MessageCodec, DecodeError.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from google.protobuf import message_factory
+from google.protobuf.descriptor import Descriptor, EnumValueDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from event_gateway.transcoding.codec_scalar import (
+    SKIP,
+    DecodeContext,
+    DecodeError,
+    encode_map_key,
+    is_identity,
+    map_key_decoder,
+    scalar_decoder,
+    scalar_encoder,
+    type_error,
+)
+from event_gateway.transcoding.codec_wkt import (
+    Fill,
+    MessageEncoder,
+    depth_error,
+    is_special,
+    special_encoder,
+    special_filler,
+)
+
+__all__ = ["CodecOptions", "DecodeError", "MessageCodec"]
+
+
+@dataclass(frozen=True)
+class CodecOptions:
+    """How JSON is read and written. Hashable: codecs are cached per options."""
+
+    # As grpc-gateway and Envoy: unknown fields and unknown enum names are dropped.
+    ignore_unknown_fields: bool = True
+    # Another spelling of an enum value (used for input and output when it returns a
+    # string); the proto name and the number are still accepted on input.
+    enum_json_value: Callable[[EnumValueDescriptor], str | None] | None = None
+    # Print fields without presence even when they hold their default.
+    emit_unpopulated: bool = False
+    # Print proto field names instead of lowerCamelCase json names.
+    use_proto_names: bool = False
+    # Nesting deeper than this many messages is refused (never a RecursionError).
+    max_depth: int = 64
+
+
+class MessageCodec:
+    """JSON ↔ message for one message type; get one with for_descriptor."""
+
+    def __init__(self, descriptor: Descriptor, plans: _Plans) -> None:
+        self.descriptor = descriptor
+        self.options = plans.options
+        self._plans = plans
+        self._cls = plans.message_class(descriptor)
+        self._fill = plans.filler(descriptor)
+        self._encode = plans.encoder(descriptor)
+
+    @classmethod
+    def for_descriptor(
+        cls, descriptor: Descriptor, options: CodecOptions | None = None
+    ) -> MessageCodec:
+        return _CACHE.codec(descriptor, options or CodecOptions())
+
+    def decode(self, data: bytes | bytearray | memoryview | str) -> Message:
+        """A new message from JSON text (an object, or the type's special JSON form)."""
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogatepass")
+        elif not isinstance(data, bytes):
+            data = bytes(data)
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError("syntax", f"invalid JSON: {exc}") from None
+        ctx = DecodeContext()
+        message = self._cls()
+        self._fill(obj, message, ctx, 1)
+        _check_duplicate_keys(data, ctx.keys)
+        return message
+
+    def decode_value(self, obj: Any, message: Message | None = None) -> Message:
+        """Fill a message (a new one unless given) from an already parsed JSON value."""
+        if message is None:
+            message = self._cls()
+        self._fill(obj, message, DecodeContext(), 1)
+        return message
+
+    def decode_into_field(self, message: Message, field_name: str, obj: Any) -> None:
+        """Fill one field of message from a parsed JSON value (e.g. an HTTP body bound
+        to a field; a list for a repeated field). Error paths are relative to obj."""
+        handler = self._plans.field_handler(self.descriptor, field_name)
+        handler(message, obj, DecodeContext(), 1)
+
+    def encode(self, message: Message) -> bytes:
+        return orjson.dumps(self._encode(message))
+
+    def encode_value(self, message: Message) -> Any:
+        """The JSON value of the message as Python objects (dict for most types)."""
+        return self._encode(message)
+
+
+# ---------------------------------------------------------------- duplicate keys
+
+# json_format refuses duplicate object keys; orjson silently keeps the last one. A
+# cheap exact-enough test: when no key is followed by whitespace before its colon and
+# no string holds an escaped quote, every '":' in the text ends a key, so their count
+# equals the number of keys in the text. The decoders count the keys they see; fewer
+# seen than written means a duplicate (or an unvisited subtree): recheck slowly.
+_SPACED_COLON = re.compile(rb'"[ \t\r\n]+:')
+
+
+def _check_duplicate_keys(data: bytes, seen: int) -> None:
+    if data.count(b'":') == seen and b'\\"' not in data and not _SPACED_COLON.search(data):
+        return
+    try:
+        json.loads(data, object_pairs_hook=_refuse_duplicates)
+    except _DuplicateKey as exc:
+        raise DecodeError("duplicate", f"duplicate key {exc.args[0]!r}") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------- compiling
+
+Handler = Callable[[Message, Any, DecodeContext, int], None]
+
+# json_format refuses "[name]" keys (extension syntax) on messages without extensions.
+_EXTENSION_KEY = re.compile(r"\[[a-zA-Z0-9\._]*\]$")
+
+
+class _Plans:
+    """The compiled decoders and encoders of every message type, for one CodecOptions.
+
+    Fillers are reached through a one-slot list so that recursive message types can
+    refer to themselves before their compilation has finished.
+    """
+
+    def __init__(self, options: CodecOptions) -> None:
+        self.options = options
+        self.max_depth = options.max_depth
+        self._fillers: dict[Descriptor, list[Fill]] = {}
+        self._encoders: dict[Descriptor, list[MessageEncoder]] = {}
+        self._handlers: dict[Descriptor, dict[str, Handler]] = {}
+        self._classes: dict[Descriptor, type[Message]] = {}
+
+    def message_class(self, descriptor: Descriptor) -> type[Message]:
+        cls = self._classes.get(descriptor)
+        if cls is None:
+            cls = self._classes[descriptor] = message_factory.GetMessageClass(descriptor)
+        return cls
+
+    def filler(self, descriptor: Descriptor) -> Fill:
+        slot = self._filler_slot(descriptor)
+        return lambda obj, msg, ctx, depth: slot[0](obj, msg, ctx, depth)
+
+    def encoder(self, descriptor: Descriptor) -> MessageEncoder:
+        slot = self._encoder_slot(descriptor)
+        return lambda msg: slot[0](msg)
+
+    def field_handler(self, descriptor: Descriptor, name: str) -> Handler:
+        self._filler_slot(descriptor)
+        handler = self._handlers[descriptor].get(name)
+        if handler is None or name.startswith("["):
+            raise KeyError(f"{descriptor.full_name} has no field {name!r}")
+        return handler
+
+    def _filler_slot(self, descriptor: Descriptor) -> list[Fill]:
+        slot = self._fillers.get(descriptor)
+        if slot is None:
+            slot = self._fillers[descriptor] = [_unfinished]
+            if is_special(descriptor):
+                slot[0] = special_filler(descriptor, self)
+                self._handlers[descriptor] = {}
+            else:
+                handlers = {}
+                for field in descriptor.fields:
+                    handler = self._compile_handler(field)
+                    handlers[field.json_name] = handler
+                    handlers[field.name] = handler
+                self._handlers[descriptor] = handlers
+                slot[0] = self._compile_filler(descriptor, handlers)
+        return slot
+
+    def _encoder_slot(self, descriptor: Descriptor) -> list[MessageEncoder]:
+        slot = self._encoders.get(descriptor)
+        if slot is None:
+            slot = self._encoders[descriptor] = [_unfinished]
+            if is_special(descriptor):
+                slot[0] = special_encoder(descriptor, self)
+            else:
+                slot[0] = self._compile_encoder(descriptor)
+        return slot
+
+    # ------------------------------------------------------------ decoding a message
+
+    def _compile_filler(self, descriptor: Descriptor, handlers: dict[str, Handler]) -> Fill:
+        max_depth = self.max_depth
+        ignore_unknown = self.options.ignore_unknown_fields
+        extendable = descriptor.is_extendable
+        oneof_of = {
+            key: field.containing_oneof.name
+            for field in descriptor.fields
+            if field.containing_oneof is not None
+            for key in (field.name, field.json_name)
+        }
+
+        def unknown(key: str) -> None:
+            if not extendable and isinstance(key, str) and _EXTENSION_KEY.match(key):
+                raise DecodeError("invalid", f"{descriptor.full_name} has no extensions")
+            if not ignore_unknown:
+                raise DecodeError("invalid", f"unknown field of {descriptor.full_name}")
+
+        def fill_message(obj: Any, msg: Message, ctx: DecodeContext, depth: int) -> None:
+            if type(obj) is not dict and not isinstance(obj, dict):
+                raise type_error("object", obj)
+            if depth > max_depth:
+                raise depth_error(max_depth)
+            ctx.keys += len(obj)
+            get = handlers.get
+            for key, value in obj.items():
+                handler = get(key)
+                try:
+                    if handler is None:
+                        unknown(key)
+                    else:
+                        handler(msg, value, ctx, depth)
+                except DecodeError as exc:
+                    exc.push_key(key)
+                    raise
+
+        def fill_with_oneofs(obj: Any, msg: Message, ctx: DecodeContext, depth: int) -> None:
+            if type(obj) is not dict and not isinstance(obj, dict):
+                raise type_error("object", obj)
+            if depth > max_depth:
+                raise depth_error(max_depth)
+            ctx.keys += len(obj)
+            get = handlers.get
+            chosen: set[str] = set()
+            for key, value in obj.items():
+                handler = get(key)
+                try:
+                    if handler is None:
+                        unknown(key)
+                        continue
+                    oneof = oneof_of.get(key)
+                    if oneof is not None and value is not None:
+                        if oneof in chosen:
+                            raise DecodeError("duplicate", f"more than one field of oneof {oneof}")
+                        chosen.add(oneof)
+                    handler(msg, value, ctx, depth)
+                except DecodeError as exc:
+                    exc.push_key(key)
+                    raise
+
+        return fill_with_oneofs if oneof_of else fill_message
+
+    def _compile_handler(self, field: FieldDescriptor) -> Handler:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            return self._map_handler(field)
+        if field.is_repeated:
+            if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+                return self._repeated_message_handler(field)
+            return self._repeated_scalar_handler(field)
+        if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            return self._message_handler(field)
+        return self._scalar_handler(field)
+
+    def _scalar_decoder(self, field: FieldDescriptor) -> Callable[[Any], Any]:
+        return scalar_decoder(
+            field, self.options.enum_json_value, self.options.ignore_unknown_fields
+        )
+
+    def _scalar_handler(self, field: FieldDescriptor) -> Handler:
+        name = field.name
+        decode = self._scalar_decoder(field)
+        # null means "unset", except for NullValue whose only value is null.
+        null_is_zero = (
+            field.enum_type is not None and field.enum_type.full_name == "google.protobuf.NullValue"
+        )
+
+        def set_scalar(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
+            if value is None:
+                if null_is_zero:
+                    setattr(msg, name, 0)
+                else:
+                    msg.ClearField(name)
+                return
+            value = decode(value)
+            if value is SKIP:
+                return
+            try:
+                setattr(msg, name, value)
+            except UnicodeEncodeError:
+                raise DecodeError("invalid", "string is not valid Unicode") from None
+
+        if field.cpp_type == FieldDescriptor.CPPTYPE_STRING and field.type != field.TYPE_BYTES:
+            # The most common field gets a path without the decoder call.
+            def set_string(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
+                if type(value) is str:
+                    try:
+                        setattr(msg, name, value)
+                    except UnicodeEncodeError:
+                        raise DecodeError("invalid", "string is not valid Unicode") from None
+                else:
+                    set_scalar(msg, value, ctx, depth)
+
+            return set_string
+        return set_scalar
+
+    def _repeated_scalar_handler(self, field: FieldDescriptor) -> Handler:
+        name = field.name
+        decode = self._scalar_decoder(field)
+        is_enum = field.cpp_type == FieldDescriptor.CPPTYPE_ENUM
+        null_enum = is_enum and field.enum_type.full_name == "google.protobuf.NullValue"
+
+        def set_repeated(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
+            if value is None:
+                if null_enum:  # json_format fails here (setattr on a repeated field)
+                    raise type_error("array", value)
+                msg.ClearField(name)
+                return
+            if type(value) is not list and not isinstance(value, (list, tuple)):
+                raise type_error("array", value)
+            msg.ClearField(name)
+            try:
+                items = [decode(item) for item in value]
+            except DecodeError:
+                _raise_at_index(decode, value)
+                raise
+            if is_enum:
+                items = [item for item in items if item is not SKIP]
+            try:
+                getattr(msg, name).extend(items)
+            except UnicodeEncodeError:
+                raise DecodeError("invalid", "string is not valid Unicode") from None
+
+        return set_repeated
+
+    def _message_handler(self, field: FieldDescriptor) -> Handler:
+        name = field.name
+        slot = self._filler_slot(field.message_type)
+        is_value = field.message_type.full_name == "google.protobuf.Value"
+
+        def set_message(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
+            if value is None:
+                if is_value:
+                    getattr(msg, name).null_value = 0
+                else:
+                    msg.ClearField(name)
+                return
+            sub = getattr(msg, name)
+            sub.SetInParent()
+            slot[0](value, sub, ctx, depth + 1)
+
+        return set_message
+
+    def _repeated_message_handler(self, field: FieldDescriptor) -> Handler:
+        name = field.name
+        slot = self._filler_slot(field.message_type)
+        is_value = field.message_type.full_name == "google.protobuf.Value"
+
+        def set_messages(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
+            if value is None and not is_value:
+                msg.ClearField(name)
+                return
+            if type(value) is not list and not isinstance(value, (list, tuple)):
+                # json_format fails on null for repeated Value too (setattr on a list).
+                raise type_error("array", value)
+            msg.ClearField(name)
+            add = getattr(msg, name).add
+            fill = slot[0]
+            child = depth + 1
+            index = 0
+            try:
+                for item in value:
+                    if item is None and not is_value:
+                        raise type_error("a message", item)
+                    fill(item, add(), ctx, child)
+                    index += 1
+            except DecodeError as exc:
+                exc.push_index(index)
+                raise
+
+        return set_messages
+
+    def _map_handler(self, field: FieldDescriptor) -> Handler:
+        name = field.name
+        entry = field.message_type
+        decode_key = map_key_decoder(entry.fields_by_name["key"])
+        value_field = entry.fields_by_name["value"]
+        if value_field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            slot = self._filler_slot(value_field.message_type)
+
+            def put(target: Any, key: Any, value: Any, ctx: DecodeContext, depth: int) -> None:
+                slot[0](value, target[key], ctx, depth + 1)
+
+        else:
+            decode_value = self._scalar_decoder(value_field)
+
+            def put(target: Any, key: Any, value: Any, ctx: DecodeContext, depth: int) -> None:
+                value = decode_value(value)
+                if value is not SKIP:
+                    target[key] = value
+
+        def set_map(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
+            msg.ClearField(name)
+            if value is None:
+                return
+            if not isinstance(value, dict):
+                raise type_error("object", value)
+            ctx.keys += len(value)
+            target = getattr(msg, name)
+            for key, item in value.items():
+                try:
+                    try:
+                        put(target, decode_key(key), item, ctx, depth)
+                    except UnicodeEncodeError:
+                        raise DecodeError("invalid", "string is not valid Unicode") from None
+                except DecodeError as exc:
+                    exc.push_key(str(key))
+                    raise
+
+        return set_map
+
+    # ------------------------------------------------------------ encoding a message
+
+    def _compile_encoder(self, descriptor: Descriptor) -> MessageEncoder:
+        by_field: dict[FieldDescriptor, tuple[str, Callable[[Any], Any]]] = {}
+        for field in descriptor.fields:
+            by_field[field] = (self._output_name(field), self._field_encoder(field))
+        defaults = self._unpopulated(descriptor) if self.options.emit_unpopulated else ()
+
+        def encode_message(msg: Message) -> Any:
+            out = {}
+            for field, value in msg.ListFields():
+                spec = by_field.get(field)
+                if spec is None:  # an extension
+                    spec = by_field[field] = (f"[{field.full_name}]", self._field_encoder(field))
+                out[spec[0]] = spec[1](value)
+            for key, default in defaults:
+                if key not in out:
+                    out[key] = default()
+            return out
+
+        return encode_message
+
+    def _output_name(self, field: FieldDescriptor) -> str:
+        return field.name if self.options.use_proto_names else field.json_name
+
+    def _unpopulated(self, descriptor: Descriptor) -> list[tuple[str, Callable[[], Any]]]:
+        """Fresh default JSON values of the fields without presence."""
+        defaults: list[tuple[str, Callable[[], Any]]] = []
+        for field in descriptor.fields:
+            if field.has_presence:
+                continue
+            if field.is_repeated:
+                is_map = field.message_type is not None and field.message_type.GetOptions().map_entry
+                defaults.append((self._output_name(field), dict if is_map else list))
+            else:
+                value = self._field_encoder(field)(field.default_value)
+                defaults.append((self._output_name(field), lambda value=value: value))
+        return defaults
+
+    def _field_encoder(self, field: FieldDescriptor) -> Callable[[Any], Any]:
+        alias = self.options.enum_json_value
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            convert = self._single_encoder(value_field, alias)
+            return lambda value: {encode_map_key(k): convert(v) for k, v in value.items()}
+        convert = self._single_encoder(field, alias)
+        if field.is_repeated:
+            if field.cpp_type != FieldDescriptor.CPPTYPE_MESSAGE and is_identity(convert):
+                return list
+            return lambda value: [convert(item) for item in value]
+        return convert
+
+    def _single_encoder(self, field: FieldDescriptor, alias: Any) -> Callable[[Any], Any]:
+        if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            slot = self._encoder_slot(field.message_type)
+            return lambda value: slot[0](value)
+        return scalar_encoder(field, alias)
+
+
+def _raise_at_index(decode: Callable[[Any], Any], items: Any) -> None:
+    """Re-run a failed list conversion one item at a time to say which item failed."""
+    for index, item in enumerate(items):
+        try:
+            decode(item)
+        except DecodeError as exc:
+            exc.push_index(index)
+            raise
+
+
+def _unfinished(*args: Any) -> Any:
+    raise RuntimeError("codec used before its compilation finished")
+
+
+class _CodecCache:
+    """The one cache: compiled plans per CodecOptions, codecs per (descriptor, options)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._plans: dict[CodecOptions, _Plans] = {}
+        self._codecs: dict[tuple[Descriptor, CodecOptions], MessageCodec] = {}
+
+    def codec(self, descriptor: Descriptor, options: CodecOptions) -> MessageCodec:
+        key = (descriptor, options)
+        codec = self._codecs.get(key)
+        if codec is None:
+            with self._lock:
+                codec = self._codecs.get(key)
+                if codec is None:
+                    plans = self._plans.get(options)
+                    if plans is None:
+                        plans = self._plans[options] = _Plans(options)
+                    codec = self._codecs[key] = MessageCodec(descriptor, plans)
+        return codec
+
+
+_CACHE = _CodecCache()
