@@ -20,7 +20,9 @@ verb (or `match_unregistered_custom_verb` is set); otherwise `:cancel` is part o
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Generic, Literal, TypeVar
 
 from event_gateway.transcoding.template import (
@@ -42,11 +44,11 @@ Binding = tuple[FieldPath, str]
 
 # RFC 6570 reserved characters: kept %-encoded in multi-segment variables by default.
 _RESERVED = frozenset(b"!#$&'()*+,/:;=?@[]")
-_KEPT_ENCODED: dict[str, frozenset[int]] = {
+_KEPT_ENCODED: Mapping[str, frozenset[int]] = MappingProxyType({
     "all_characters_except_reserved": _RESERVED,
     "all_characters_except_slash": frozenset(b"/"),
     "all_characters": frozenset(),
-}
+})
 _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
 _ANY_METHOD = "*"
 
