@@ -129,6 +129,9 @@ _SPACED_COLON = re.compile(rb'"[ \t\r\n]+:')
 
 
 def _check_duplicate_keys(data: bytes, seen: int) -> None:
+    # Cheapest first: with no colon inside any string, every colon ends a key.
+    if data.count(b":") == seen:
+        return
     if data.count(b'":') == seen and b'\\"' not in data and not _SPACED_COLON.search(data):
         return
     try:
@@ -227,12 +230,14 @@ class _Plans:
         max_depth = self.max_depth
         ignore_unknown = self.options.ignore_unknown_fields
         extendable = descriptor.is_extendable
-        oneof_of = {
-            key: field.containing_oneof.name
-            for field in descriptor.fields
-            if field.containing_oneof is not None
-            for key in (field.name, field.json_name)
-        }
+        # key -> (type set as is, field name, handler, oneof name). Plain string and
+        # bool values are set inline: a function call per field is most of the cost.
+        table: dict[str, tuple[type | None, str, Handler, str | None]] = {}
+        for field in descriptor.fields:
+            direct = _direct_type(field)
+            oneof = field.containing_oneof.name if field.containing_oneof is not None else None
+            for key in (field.name, field.json_name):
+                table[key] = (direct, field.name, handlers[key], oneof)
 
         def unknown(key: str) -> None:
             if not extendable and isinstance(key, str) and _EXTENSION_KEY.match(key):
@@ -246,43 +251,37 @@ class _Plans:
             if depth > max_depth:
                 raise depth_error(max_depth)
             ctx.keys += len(obj)
-            get = handlers.get
+            get = table.get
+            chosen: set[str] | None = None
             for key, value in obj.items():
-                handler = get(key)
+                entry = get(key)
                 try:
-                    if handler is None:
+                    if entry is None:
                         unknown(key)
+                        continue
+                    direct, name, handler, oneof = entry
+                    if oneof is not None and value is not None:
+                        # json_format: two members of a oneof (proto3 optional fields
+                        # are one-field oneofs) given non-null values is an error.
+                        if chosen is None:
+                            chosen = {oneof}
+                        elif oneof in chosen:
+                            raise DecodeError("duplicate", f"more than one field of oneof {oneof}")
+                        else:
+                            chosen.add(oneof)
+                    if type(value) is direct:
+                        setattr(msg, name, value)
                     else:
                         handler(msg, value, ctx, depth)
                 except DecodeError as exc:
                     exc.push_key(key)
                     raise
+                except UnicodeEncodeError:
+                    error = DecodeError("invalid", "string is not valid Unicode")
+                    error.push_key(key)
+                    raise error from None
 
-        def fill_with_oneofs(obj: Any, msg: Message, ctx: DecodeContext, depth: int) -> None:
-            if type(obj) is not dict and not isinstance(obj, dict):
-                raise type_error("object", obj)
-            if depth > max_depth:
-                raise depth_error(max_depth)
-            ctx.keys += len(obj)
-            get = handlers.get
-            chosen: set[str] = set()
-            for key, value in obj.items():
-                handler = get(key)
-                try:
-                    if handler is None:
-                        unknown(key)
-                        continue
-                    oneof = oneof_of.get(key)
-                    if oneof is not None and value is not None:
-                        if oneof in chosen:
-                            raise DecodeError("duplicate", f"more than one field of oneof {oneof}")
-                        chosen.add(oneof)
-                    handler(msg, value, ctx, depth)
-                except DecodeError as exc:
-                    exc.push_key(key)
-                    raise
-
-        return fill_with_oneofs if oneof_of else fill_message
+        return fill_message
 
     def _compile_handler(self, field: FieldDescriptor) -> Handler:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
@@ -323,18 +322,6 @@ class _Plans:
             except UnicodeEncodeError:
                 raise DecodeError("invalid", "string is not valid Unicode") from None
 
-        if field.cpp_type == FieldDescriptor.CPPTYPE_STRING and field.type != field.TYPE_BYTES:
-            # The most common field gets a path without the decoder call.
-            def set_string(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
-                if type(value) is str:
-                    try:
-                        setattr(msg, name, value)
-                    except UnicodeEncodeError:
-                        raise DecodeError("invalid", "string is not valid Unicode") from None
-                else:
-                    set_scalar(msg, value, ctx, depth)
-
-            return set_string
         return set_scalar
 
     def _repeated_scalar_handler(self, field: FieldDescriptor) -> Handler:
@@ -509,6 +496,17 @@ class _Plans:
             slot = self._encoder_slot(field.message_type)
             return lambda value: slot[0](value)
         return scalar_encoder(field, alias)
+
+
+def _direct_type(field: FieldDescriptor) -> type | None:
+    """The Python type a JSON value of this field may have to be set unconverted."""
+    if field.is_repeated:
+        return None
+    if field.cpp_type == FieldDescriptor.CPPTYPE_BOOL:
+        return bool
+    if field.cpp_type == FieldDescriptor.CPPTYPE_STRING and field.type != field.TYPE_BYTES:
+        return str
+    return None
 
 
 def _raise_at_index(decode: Callable[[Any], Any], items: Any) -> None:

@@ -159,17 +159,30 @@ def _struct_fillers(max_depth: int) -> tuple[Fill, Fill, Fill]:
             raise type_error("object", obj)
         msg.Clear()  # as json_format: a repeated key overwrites, and {} is still present
         ctx.keys += len(obj)
+        if depth >= max_depth:  # the values would be one level too deep
+            for key in obj:
+                raise _at_key(depth_error(max_depth), key)
         fields = msg.fields
         for key, item in obj.items():
+            # Scalars inline: Struct values are the bulk of free-form payloads.
+            kind = type(item)
             try:
-                try:
-                    entry = fields[key]
-                except (TypeError, ValueError):
-                    raise DecodeError("invalid", "object key is not a valid string") from None
-                fill_value(item, entry, ctx, depth + 1)
+                if kind is str:
+                    fields[key].string_value = item
+                elif kind is int or kind is float:
+                    fields[key].number_value = item
+                elif kind is bool:
+                    fields[key].bool_value = item
+                else:
+                    fill_value(item, fields[key], ctx, depth + 1)
             except DecodeError as exc:
-                exc.push_key(str(key))
-                raise
+                raise _at_key(exc, key) from None
+            except UnicodeEncodeError:
+                raise _at_key(DecodeError("invalid", "string is not valid Unicode"), key) from None
+            except OverflowError:
+                raise _at_key(DecodeError("range", "number is out of range for double"), key) from None
+            except (TypeError, ValueError):
+                raise _at_key(DecodeError("invalid", "object key is not a string"), key) from None
 
     def fill_list(obj: Any, msg: Any, ctx: DecodeContext, depth: int) -> None:
         if depth > max_depth:
@@ -186,6 +199,11 @@ def _struct_fillers(max_depth: int) -> tuple[Fill, Fill, Fill]:
                 raise
 
     return fill_value, fill_struct, fill_list
+
+
+def _at_key(exc: DecodeError, key: Any) -> DecodeError:
+    exc.push_key(str(key))
+    return exc
 
 
 def _any_filler(plans: Plans) -> Fill:
