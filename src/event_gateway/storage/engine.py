@@ -78,7 +78,7 @@ def create_engine(
         engine = create_async_engine(target, **options)
         _configure_sqlite(engine, busy_timeout)
         return engine
-    target, server_settings = _split_libpq_options(target)
+    target, server_settings = split_libpq_options(target)
     connect_args = dict(options.pop("connect_args", {}))
     if server_settings:
         connect_args["server_settings"] = {
@@ -154,7 +154,7 @@ def _bootstrap_sqlite(path: str, busy_timeout: float) -> None:
         sync_engine.dispose()
 
 
-def _split_libpq_options(url: sa.URL) -> tuple[sa.URL, dict[str, str]]:
+def split_libpq_options(url: sa.URL) -> tuple[sa.URL, dict[str, str]]:
     """Move libpq's `options=-c name=value ...` into asyncpg server settings.
 
     asyncpg has no `options` parameter, yet libpq-style URLs (search_path, timeouts)

@@ -1,0 +1,110 @@
+"""The admin commands, through `python -m event_gateway` as users and scripts run them."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from event_gateway.config import WriterSettings
+from event_gateway.storage.base import EventRecord, RejectedRecord
+from event_gateway.storage.engine import create_engine
+from event_gateway.storage.writer import GroupCommitWriter
+
+
+@pytest.fixture
+def gateway(tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {**os.environ, "EVENT_GATEWAY_DATABASE": f"sqlite:///{tmp_path / 'admin.db'}"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "event_gateway", *args],
+            env=env, capture_output=True, text=True, timeout=60,
+        )
+
+    return run
+
+
+def test_tenants_products_and_keys(gateway) -> None:  # type: ignore[no-untyped-def]
+    assert gateway("tenants", "add", "t1", "--slug", "acme", "--number", "7").returncode == 0
+    assert gateway("tenants", "add", "t2", "--slug", "idle", "--number", "8", "--inactive").returncode == 0
+    listed = gateway("tenants", "list").stdout.splitlines()
+    assert listed == ["t1\tacme\t7\tactive", "t2\tidle\t8\tinactive"]
+
+    duplicate = gateway("tenants", "add", "t3", "--slug", "acme", "--number", "9")
+    assert duplicate.returncode == 2 and "slug 'acme'" in duplicate.stderr
+    unknown = gateway("products", "add", "--tenant", "nope", "1")
+    assert unknown.returncode == 2 and "unknown tenant 'nope'" in unknown.stderr
+    assert gateway("products", "add", "--tenant", "t1", "1", "2", "2").returncode == 0
+
+    created = gateway("keys", "create", "--tenant", "t1", "--name", "web",
+                      "--api", "alana", "depict", "--limit", "per_key=10/second")
+    assert created.returncode == 0
+    key = created.stdout.strip()
+    assert created.stdout == key + "\n" and key.startswith("egk_")
+    key_id = key.split("_")[1]
+    keys = gateway("keys", "list").stdout
+    assert keys == f"{key_id}\tt1\tweb\talana,depict\tper_key=10/second\tactive\n"
+    assert key.split("_", 2)[2] not in keys  # never the secret
+    assert gateway("keys", "revoke", key_id).returncode == 0
+    assert gateway("keys", "list").stdout.endswith("\trevoked\n")
+    assert gateway("keys", "revoke", "nope").returncode == 2
+    bad = gateway("keys", "create", "--tenant", "t1", "--limit", "oops")
+    assert bad.returncode == 2 and "NAME=COUNT/PERIOD" in bad.stderr
+
+
+async def _store(url: str) -> None:
+    engine = create_engine(url)
+    writer = GroupCommitWriter(engine, WriterSettings())
+    writer.start()
+    at = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    await writer.write(
+        [
+            EventRecord("alana", "t1", "view", at, {"a": 1}, occurred_at=at),
+            EventRecord("alana", "t1", "purchase", at.replace(hour=10), {"b": [2]}),
+            EventRecord("depict", "t2", "view", at, {"c": "x"}),
+        ],
+        [RejectedRecord("alana", "t1", "missing visitorId", at, {"bad": True})],
+    )
+    await writer.close()
+    await engine.dispose()
+
+
+def test_events_count_and_export(gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(_store(f"sqlite:///{tmp_path / 'admin.db'}"))
+    assert gateway("events", "count").stdout == "3\n"
+    assert gateway("events", "count", "--api", "alana", "--type", "view").stdout == "1\n"
+    assert gateway("events", "count", "--tenant", "t2").stdout == "1\n"
+    assert gateway("events", "count", "--rejected").stdout == "1\n"
+
+    lines = gateway("events", "export", "--format", "ndjson", "--api", "alana").stdout.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["event_type"] for r in records] == ["view", "purchase"]
+    assert records[0]["payload"] == {"a": 1} and records[0]["tenant"] == "t1"
+    assert records[0]["received_at"] == "2026-11-22T09:00:00+00:00"
+    assert records[0]["occurred_at"] == "2026-11-22T09:00:00+00:00"
+
+    since = gateway("events", "export", "--format", "ndjson", "--since", "2026-11-22T09:30:00Z")
+    assert [json.loads(line)["event_type"] for line in since.stdout.splitlines()] == ["purchase"]
+
+    table = list(csv.DictReader(io.StringIO(gateway("events", "export", "--format", "csv").stdout)))
+    assert len(table) == 3 and json.loads(table[2]["payload"]) == {"c": "x"}
+    rejected = gateway("events", "export", "--format", "ndjson", "--rejected").stdout
+    assert json.loads(rejected)["reason"] == "missing visitorId"
+
+
+def test_db_upgrade_and_missing_schema(tmp_path: Path, gateway) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'up.db'}"
+    result = gateway("db", "upgrade", "--database", url)
+    assert result.returncode == 0 and "0001" in result.stderr
+    assert gateway("events", "count", "--database", url).stdout == "0\n"
+    bad = gateway("events", "count", "--database", "mysql://h/db")
+    assert bad.returncode == 2 and "unsupported database URL" in bad.stderr
