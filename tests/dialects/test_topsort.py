@@ -22,7 +22,7 @@ from .conftest import (
 )
 
 
-def test_invalid_events_are_422_naming_event_and_field() -> None:
+def test_invalid_events_are_400_naming_event_and_field() -> None:
     err = errors.InvalidArgument(
         "2 invalid field(s)",
         [
@@ -32,7 +32,7 @@ def test_invalid_events_are_422_naming_event_and_field() -> None:
         reason="INVALID_EVENTS",
     )
     response = render(failure(err, TOPSORT))
-    assert response.status == 422
+    assert response.status == 400
     assert json_of(response) == [
         {
             "errCode": "bad_request",
@@ -45,7 +45,7 @@ def test_invalid_events_are_422_naming_event_and_field() -> None:
 
 def test_transcoder_type_error() -> None:
     response = render(transcoder_bad_body(TOPSORT, "clicks[0].occurredAt", "invalid"))
-    assert response.status == 422
+    assert response.status == 400
     assert json_of(response)[0]["message"] == "clicks[0].occurredAt: invalid"
 
 
@@ -58,9 +58,10 @@ def test_invalid_json_is_400() -> None:
 
 
 @pytest.mark.parametrize("err", [NO_KEY, BAD_KEY, WRONG_SCOPE])
-def test_key_problems_are_403_invalid_api_key(err: errors.GatewayError) -> None:
+def test_key_problems_are_401_invalid_api_key(err: errors.GatewayError) -> None:
     response = render(failure(err, TOPSORT))
-    assert response.status == 403
+    assert response.status == 401
+    assert header(response, "www-authenticate") == "Bearer"
     assert [e["errCode"] for e in json_of(response)] == ["invalid_api_key"]
 
 

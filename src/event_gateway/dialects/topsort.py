@@ -1,9 +1,12 @@
 """Errors as Topsort's API answers them: a JSON array of ``{errCode, docUrl, message}``.
 
-Statuses follow Topsort's published error page: 400 for a body that cannot be read
-(invalid_json, bad_request), 422 for a body that does not match the model (one entry per
-bad field, naming the event and field), 403 invalid_api_key for a missing, wrong or
-expired key, 429 for rate limits, 5xx for server problems.
+400 for any request the gateway refuses (invalid_json when the body is not JSON,
+bad_request with one entry per bad field, naming the event and field), 401
+invalid_api_key for a missing, wrong or expired key, 429 for rate limits, 5xx for server
+problems. Topsort's public error page lists 422 for model mismatches and 403 for key
+problems; the gateway keeps 400/401 (RFC 6750 for Bearer tokens, and the same status as
+every other refusal of a body) - see docs/apis/topsort.md. The errCode values are
+Topsort's, so clients that branch on them behave the same.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def _render_status(decoded: Decoded, failure: RpcFailure) -> HttpResponse:
         return _invalid(decoded, failure)
     if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
         body = [entry("invalid_api_key", "The API key is missing, invalid or expired.")]
-        return json_response(403, body, failure)
+        return json_response(401, body, failure, [("www-authenticate", "Bearer")])
     if failure.http_status >= 500:
         body = [entry("internal_server_error", "Unexpected server problem.")]
         return json_response(failure.http_status, body, failure)
@@ -65,4 +68,4 @@ def _invalid(decoded: Decoded, failure: RpcFailure) -> HttpResponse:
     if not decoded.violations:
         return json_response(400, [entry("bad_request", decoded.message)], failure)
     body = [entry("bad_request", _violation_message(v)) for v in decoded.violations]
-    return json_response(422, body, failure)
+    return json_response(400, body, failure)

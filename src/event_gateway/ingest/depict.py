@@ -22,14 +22,10 @@ from event_gateway.storage.base import Catalog, EventRecord, EventWriter
 CONTEXT_HEADERS = ("referer", "user-agent", "x-forwarded-for", "x-forwarded-host")
 CONTEXT_KEY = "_context"
 
-# pydantic v2's own wording, so the FastAPI dialect can pass these through unchanged.
+# pydantic v2's own wording, which the FastAPI dialect renders for these kinds.
 _TYPE_CHOICES = common.enum_wire_names(pb.EventType.DESCRIPTOR)
-ENUM_MESSAGE = (
-    "Input should be "
-    + ", ".join(f"'{n}'" for n in _TYPE_CHOICES[:-1])
-    + f" or '{_TYPE_CHOICES[-1]}'"
-)
 FIELD_REQUIRED = "Field required"
+TYPE_REQUIRED = f"Field required: one of {', '.join(_TYPE_CHOICES)}"
 TOO_SHORT = "String should have at least 1 character"
 
 
@@ -42,9 +38,10 @@ def event_violations(index: int, event: pb.Event) -> list[errors.FieldViolation]
     if not event.market:
         out.append(errors.FieldViolation(f"{path}.market", FIELD_REQUIRED, "missing"))
     if event.type == pb.EVENT_TYPE_UNSPECIFIED:
-        # Absent and unknown strings both arrive as UNSPECIFIED; naming the choices
-        # helps in both cases.
-        out.append(errors.FieldViolation(f"{path}.type", ENUM_MESSAGE, "enum"))
+        # Absent and unknown strings both arrive as UNSPECIFIED (the codec drops unknown
+        # enum strings). Reported as pydantic reports the absent case; the description,
+        # which gRPC callers see, also names the choices for the misspelt case.
+        out.append(errors.FieldViolation(f"{path}.type", TYPE_REQUIRED, "missing"))
     if event.HasField("dsid") and not event.dsid:
         out.append(errors.FieldViolation(f"{path}.dsid", TOO_SHORT, "string_too_short"))
     return out
