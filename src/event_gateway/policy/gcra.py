@@ -14,14 +14,14 @@ stores/redis.py's Lua script is a line-for-line copy of `evaluate`; keep them in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Slack, in seconds, for float rounding: 60/7 * 7 must still fit a burst of 7.
 EPSILON = 1e-6
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
+    # A NamedTuple: built twice per limit per request, and a third of a frozen dataclass's cost.
     allowed: bool
     # The TAT to store when every check of the request is allowed.
     new_tat: float

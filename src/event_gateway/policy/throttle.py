@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from event_gateway import errors
 from event_gateway.contract import Contract, LimitDimension, LimitSpec, MethodSpec
@@ -32,10 +33,10 @@ _FIELD = LimitDimension.LIMIT_DIMENSION_FIELD
 _DIMENSION_WORDS = {_KEY: "key", _CLIENT_IP: "client address", _FIELD: "field"}
 # Values longer than this are hashed, so a client cannot grow keys with a huge field.
 _MAX_VALUE_CHARS = 96
+_UNSAFE = re.compile(r"[:{}%]")
 
 
-@dataclass(frozen=True, slots=True)
-class LimitStatus:
+class LimitStatus(NamedTuple):
     """One limit's state after a call, for headers and errors."""
 
     name: str
@@ -237,7 +238,7 @@ def _safe(value: str) -> str:
     """A dimension value that cannot be confused with a separator or a hash tag."""
     if len(value) > _MAX_VALUE_CHARS:
         return "h=" + hashlib.sha256(value.encode()).hexdigest()[:32]
-    if any(c in value for c in ":{}%"):
+    if _UNSAFE.search(value):
         return (
             value.replace("%", "%25").replace(":", "%3A").replace("{", "%7B").replace("}", "%7D")
         )

@@ -36,25 +36,26 @@ class MemoryStore:
         now = self._clock()
         if now >= self._next_sweep:
             self._sweep(now)
-        verdicts = [
-            gcra.evaluate(self._tats.get(c.key), now, c.rate.interval, c.capacity) for c in checks
-        ]
-        allowed = all(v.allowed for v in verdicts)
+        tats = self._tats
+        # One plain loop: this runs on every request and comprehensions cost more here.
+        verdicts = []
+        allowed = True
+        for check in checks:
+            verdict = gcra.evaluate(tats.get(check.key), now, check.rate.interval, check.capacity)
+            allowed = allowed and verdict.allowed
+            verdicts.append(verdict)
         # Check everything first, then write only if everything passed: a denial is free.
+        states: list[BucketState] = []
         if allowed and consume:
             for check, verdict in zip(checks, verdicts):
-                self._tats[check.key] = verdict.new_tat
-            states = tuple(
-                BucketState(c.capacity, v.remaining, v.reset_after, False)
-                for c, v in zip(checks, verdicts)
-            )
-        else:
-            states = tuple(
-                BucketState(c.capacity, *gcra.uncharged(v, c.rate.interval), not v.allowed)
-                for c, v in zip(checks, verdicts)
-            )
+                tats[check.key] = verdict.new_tat
+                states.append(BucketState(check.capacity, verdict.remaining, verdict.reset_after, False))
+            return Decision(True, tuple(states))
+        for check, verdict in zip(checks, verdicts):
+            remaining, reset_after = gcra.uncharged(verdict, check.rate.interval)
+            states.append(BucketState(check.capacity, remaining, reset_after, not verdict.allowed))
         retry_after = 0.0 if allowed else max(v.retry_after for v in verdicts)
-        return Decision(allowed, states, retry_after)
+        return Decision(allowed, tuple(states), retry_after)
 
     async def aclose(self) -> None:
         self._tats.clear()
