@@ -5,18 +5,20 @@ Nothing here knows an API by name; the per-API rules live in the API's own modul
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from google.protobuf import descriptor, json_format, message, timestamp_pb2
+from google.protobuf import descriptor, message, timestamp_pb2
 
 from event_gateway import contract, errors
 from event_gateway.config import Settings
 from event_gateway.scope import CallScope
 from event_gateway.storage.base import EventRecord, RejectedRecord
+from event_gateway.transcoding.codec import CodecOptions, MessageCodec
 
 Clock = Callable[[], datetime]
 
@@ -54,13 +56,9 @@ def principal_tenant(scope: CallScope) -> str:
 
 # --- payloads ------------------------------------------------------------------------------
 
-_WELL_KNOWN = {
-    "google.protobuf.Struct",
-    "google.protobuf.Value",
-    "google.protobuf.ListValue",
-    "google.protobuf.Timestamp",
-    "google.protobuf.Duration",
-}
+# The REST codec's own options for the documented spellings: a stored payload reads
+# exactly like the JSON the client sent (same names, same enum strings).
+_PAYLOAD_CODEC = CodecOptions(enum_json_value=contract.enum_json_value)
 _INT64_TYPES = {
     descriptor.FieldDescriptor.TYPE_INT64,
     descriptor.FieldDescriptor.TYPE_UINT64,
@@ -73,37 +71,41 @@ _INT64_TYPES = {
 def payload_of(msg: message.Message) -> dict[str, Any]:
     """The message as its documented JSON: json_name keys, documented enum spellings.
 
-    json_format spells enums by proto name and 64-bit integers as strings; the clients
-    sent kebab/snake enum strings and JSON numbers, so both are mapped back.
+    Proto3 JSON writes 64-bit integers as strings; the documented APIs' clients send
+    JSON numbers (`"product_id": 101`), so those are turned back into numbers.
     """
-    raw = json_format.MessageToDict(msg, preserving_proto_field_name=False)
-    return _respell(msg.DESCRIPTOR, raw)
+    desc = msg.DESCRIPTOR
+    raw: dict[str, Any] = MessageCodec.for_descriptor(desc, _PAYLOAD_CODEC).encode_value(msg)
+    return _int64_as_numbers(desc, raw) if _has_int64(desc) else raw
 
 
-def _respell(desc: descriptor.Descriptor, raw: dict[str, Any]) -> dict[str, Any]:
+@functools.cache
+def _has_int64(desc: descriptor.Descriptor) -> bool:
+    return any(
+        f.type in _INT64_TYPES or (f.message_type is not None and _nested_int64(f.message_type))
+        for f in desc.fields
+    )
+
+
+def _nested_int64(desc: descriptor.Descriptor) -> bool:
+    if desc.full_name.startswith("google.protobuf."):
+        return False  # well-known types have their own JSON forms
+    return _has_int64(desc)
+
+
+def _int64_as_numbers(desc: descriptor.Descriptor, raw: dict[str, Any]) -> dict[str, Any]:
     for field in desc.fields:
-        key = field.json_name
-        if key not in raw:
+        value = raw.get(field.json_name)
+        if value is None:
             continue
-        if field.is_repeated:
-            raw[key] = [_respell_value(field, v) for v in raw[key]]
-        else:
-            raw[key] = _respell_value(field, raw[key])
+        if field.type in _INT64_TYPES:
+            raw[field.json_name] = [int(v) for v in value] if field.is_repeated else int(value)
+        elif field.message_type is not None and _nested_int64(field.message_type):
+            items = value if field.is_repeated else [value]
+            for item in items:
+                if isinstance(item, dict):
+                    _int64_as_numbers(field.message_type, item)
     return raw
-
-
-def _respell_value(field: descriptor.FieldDescriptor, value: Any) -> Any:
-    if field.enum_type is not None and isinstance(value, str):
-        enum_value = field.enum_type.values_by_name.get(value)
-        if enum_value is None:
-            return value
-        return contract.enum_json_value(enum_value) or value
-    if field.type in _INT64_TYPES and isinstance(value, str):
-        return int(value)
-    if field.message_type is not None and field.message_type.full_name not in _WELL_KNOWN:
-        if isinstance(value, dict):
-            return _respell(field.message_type, value)
-    return value
 
 
 def enum_wire_name(enum_value: descriptor.EnumValueDescriptor) -> str:
