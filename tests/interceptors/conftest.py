@@ -21,7 +21,10 @@ from event_gateway.policy.throttle import Throttler
 from storefront.v1 import analytics_pb2 as sf_pb2
 from storefront.v1 import analytics_pb2_grpc as sf_grpc
 
-from policy.fakes import FakeCatalog  # tests/ is on sys.path (rootdir-relative packages)
+try:  # tests/ as a package (if it ever gets an __init__.py)
+    from ..policy.fakes import FakeCatalog
+except ImportError:  # tests/ itself on sys.path, pytest's default for rootless packages
+    from policy.fakes import FakeCatalog  # type: ignore[no-redef]
 
 CONTRACT = default_contract()
 

@@ -12,7 +12,7 @@ from event_gateway.policy.throttle import Throttler
 from storefront.v1 import analytics_pb2 as sf_pb2
 
 from .conftest import CONTRACT, GatewayFactory
-from policy.fakes import FakeCatalog
+from .conftest import FakeCatalog
 
 
 def test_documented_order() -> None:
