@@ -540,3 +540,13 @@ def test_divergence_default_depth_limit_is_lower() -> None:
     data = json.dumps(_nested(80)).encode()
     assert not isinstance(reference(data, max_depth=100), Exception)
     assert decode_error(data).reason == "depth"
+
+
+def test_divergence_largest_float32_as_printed_reads_back() -> None:
+    # json_format prints float32 max as 3.4028235e+38 (shortest round-trip form) and then
+    # refuses to read it, comparing the double with float32 max. We refuse only numbers
+    # that would round to infinity as float32.
+    data = b'{"fFloat": 3.4028235e+38}'
+    assert isinstance(reference(data), json_format.ParseError)
+    assert CODEC.decode(data).f_float == float.fromhex("0x1.fffffep+127")
+    assert decode_error({"fFloat": 3.4028236e38}).reason == "range"

@@ -148,6 +148,7 @@ def int_decoder(field: FieldDescriptor) -> Decoder:
 # ---------------------------------------------------------------- floats
 
 _FLOAT32_MAX = float.fromhex("0x1.fffffep+127")
+_FLOAT32 = struct.Struct("<f")
 _INF = math.inf
 
 
@@ -160,9 +161,14 @@ def float_decoder(field: FieldDescriptor) -> Decoder:
             if value != value or value == _INF or value == -_INF:
                 raise DecodeError("invalid", 'use the strings "NaN", "Infinity", "-Infinity"')
             # json_format checks the float32 range only for JSON numbers that arrive
-            # as floats; ints and strings are narrowed silently (to +-inf).
+            # as floats; ints and strings are narrowed silently (to +-inf). Unlike
+            # json_format we accept what rounds to the largest float32 (3.4028235e38 is
+            # how json_format itself prints it) and refuse only what rounds to infinity.
             if is_float32 and not -_FLOAT32_MAX <= value <= _FLOAT32_MAX:
-                raise DecodeError("range", f"{value!r} is out of range for float")
+                try:
+                    _FLOAT32.pack(value)
+                except OverflowError:
+                    raise DecodeError("range", f"{value!r} is out of range for float") from None
             return value
         if kind is int:
             try:
