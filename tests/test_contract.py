@@ -79,11 +79,15 @@ def response_type(api: str, method: str) -> type[Message]:
 
 
 def normalise(value: Any) -> Any:
-    """JSON with RFC 3339 timestamps compared as instants (protojson prints them in UTC)."""
+    """JSON compared by value: RFC 3339 timestamps as instants (protojson prints them in
+    UTC) and 64-bit integers as numbers (proto3 JSON prints int64 as a string; the
+    storefront's int64 ids are request-only, so clients never read that spelling)."""
     if isinstance(value, dict):
         return {k: normalise(v) for k, v in value.items()}
     if isinstance(value, list):
         return [normalise(v) for v in value]
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
     if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and "T" in value:
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
