@@ -43,7 +43,8 @@ def test_transcoder_type_error_names_the_field() -> None:
     body = json_of(response)
     assert response.status == 400
     assert body["code"] == "invalid_request"
-    assert body["details"] == [{"field": "events[3].visitorId", "reason": "type"}]
+    assert body["details"] == [{"field": "events[3].visitorId", "reason": "has the wrong JSON type"}]
+    assert body["error"] == "events[3].visitorId: has the wrong JSON type"
 
 
 def test_invalid_json() -> None:

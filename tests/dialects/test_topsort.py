@@ -46,7 +46,7 @@ def test_invalid_events_are_400_naming_event_and_field() -> None:
 def test_transcoder_type_error() -> None:
     response = render(transcoder_bad_body(TOPSORT, "clicks[0].occurredAt", "invalid"))
     assert response.status == 400
-    assert json_of(response)[0]["message"] == "clicks[0].occurredAt: invalid"
+    assert json_of(response)[0]["message"] == "clicks[0].occurredAt: is not a valid value"
 
 
 def test_invalid_json_is_400() -> None:

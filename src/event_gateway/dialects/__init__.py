@@ -40,6 +40,15 @@ __all__ = [
 # violation itself carries no reason.
 _TRANSCODER_REASONS = frozenset({"type", "invalid", "syntax", "depth", "duplicate", "range"})
 _CHAR_POSITION = re.compile(r"char (\d+)")
+# Human wording for the transcoder's one-word reasons, for dialects that show the text.
+_REASON_TEXT = {
+    "type": "has the wrong JSON type",
+    "invalid": "is not a valid value",
+    "range": "is out of range",
+    "depth": "is nested too deeply",
+    "duplicate": "is a duplicate key",
+    "syntax": "is not valid JSON",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,11 @@ class Violation:
     def is_syntax(self) -> bool:
         """The body is not JSON at all (the root cannot be read)."""
         return self.kind == "syntax" or (not self.field and not self.kind)
+
+    @property
+    def text(self) -> str:
+        """The description, with the transcoder's one-word reasons spelled out."""
+        return _REASON_TEXT.get(self.description, self.description)
 
     def position(self, fallback: str = "") -> int:
         """Character offset of a JSON syntax error when the message gives one, else 0."""

@@ -61,9 +61,13 @@ def _render_status(decoded: Decoded, failure: RpcFailure) -> HttpResponse:
 def _invalid(decoded: Decoded, failure: RpcFailure) -> HttpResponse:
     if any(v.is_syntax for v in decoded.violations):
         return json_response(400, body("Request body is not valid JSON", "invalid_json"), failure)
-    details = [{"field": v.field, "reason": v.description} for v in decoded.violations]
+    details = [{"field": v.field, "reason": v.text} for v in decoded.violations]
     code = _REASON_CODES.get(decoded.reason, "invalid_request")
-    return json_response(400, body(decoded.message, code, details), failure)
+    message = decoded.message
+    if decoded.violations and not decoded.reason:
+        # The transcoder's own refusal: its message is "<path>: <one word>".
+        message = "; ".join(f"{v.field}: {v.text}" for v in decoded.violations)
+    return json_response(400, body(message, code, details), failure)
 
 
 def _code_name(code: grpc.StatusCode) -> str:

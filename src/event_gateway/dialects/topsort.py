@@ -32,10 +32,8 @@ def entry(err_code: str, message: str) -> dict[str, str]:
 
 def _violation_message(violation: Violation) -> str:
     if not violation.field:
-        return violation.description
-    if violation.description.startswith(violation.field):
-        return violation.description
-    return f"{violation.field}: {violation.description}"
+        return violation.text
+    return f"{violation.field}: {violation.text}"
 
 
 def render(failure: RpcFailure) -> HttpResponse:
