@@ -156,6 +156,7 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # ---------------------------------------------------------------- compiling
 
 Handler = Callable[[Message, Any, DecodeContext, int], None]
+_FieldOut = tuple[str, "Callable[[Any], Any] | None", "list[MessageEncoder] | None"]
 
 # json_format refuses "[name]" keys (extension syntax) on messages without extensions.
 _EXTENSION_KEY = re.compile(r"\[[a-zA-Z0-9\._]*\]$")
@@ -442,9 +443,11 @@ class _Plans:
     # ------------------------------------------------------------ encoding a message
 
     def _compile_encoder(self, descriptor: Descriptor) -> MessageEncoder:
-        by_field: dict[FieldDescriptor, tuple[str, Callable[[Any], Any]]] = {}
+        # field -> (output key, converter or None when the value is already JSON,
+        # slot of the message encoder for singular message fields)
+        by_field: dict[FieldDescriptor, _FieldOut] = {}
         for field in descriptor.fields:
-            by_field[field] = (self._output_name(field), self._field_encoder(field))
+            by_field[field] = self._field_out(field, self._output_name(field))
         defaults = self._unpopulated(descriptor) if self.options.emit_unpopulated else ()
 
         def encode_message(msg: Message) -> Any:
@@ -452,14 +455,26 @@ class _Plans:
             for field, value in msg.ListFields():
                 spec = by_field.get(field)
                 if spec is None:  # an extension
-                    spec = by_field[field] = (f"[{field.full_name}]", self._field_encoder(field))
-                out[spec[0]] = spec[1](value)
+                    spec = by_field[field] = self._field_out(field, f"[{field.full_name}]")
+                key, convert, slot = spec
+                if slot is not None:
+                    out[key] = slot[0](value)
+                elif convert is None:
+                    out[key] = value
+                else:
+                    out[key] = convert(value)
             for key, default in defaults:
                 if key not in out:
                     out[key] = default()
             return out
 
         return encode_message
+
+    def _field_out(self, field: FieldDescriptor, key: str) -> _FieldOut:
+        if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE and not field.is_repeated:
+            return key, None, self._encoder_slot(field.message_type)
+        convert = self._field_encoder(field)
+        return key, None if is_identity(convert) else convert, None
 
     def _output_name(self, field: FieldDescriptor) -> str:
         return field.name if self.options.use_proto_names else field.json_name

@@ -125,7 +125,7 @@ def _struct_fillers(max_depth: int) -> tuple[Fill, Fill, Fill]:
             msg.bool_value = obj
         elif kind is float or kind is int:
             try:
-                msg.number_value = obj
+                msg.number_value = float(obj)
             except OverflowError:
                 raise DecodeError("range", "number is out of range for double") from None
         elif kind is dict:
@@ -169,8 +169,11 @@ def _struct_fillers(max_depth: int) -> tuple[Fill, Fill, Fill]:
             try:
                 if kind is str:
                     fields[key].string_value = item
-                elif kind is int or kind is float:
+                elif kind is float:
                     fields[key].number_value = item
+                elif kind is int:
+                    # upb converts an int for a double field several times slower.
+                    fields[key].number_value = float(item)
                 elif kind is bool:
                     fields[key].bool_value = item
                 else:
@@ -288,7 +291,8 @@ def _struct_encoders() -> tuple[MessageEncoder, MessageEncoder, MessageEncoder]:
         return None  # null_value, or no kind at all (json_format prints null too)
 
     def encode_struct(msg: Any) -> Any:
-        return {key: encode_value(item) for key, item in msg.fields.items()}
+        fields = msg.fields  # indexing beats .items(), a generator in collections.abc
+        return {key: encode_value(fields[key]) for key in fields}
 
     def encode_list(msg: Any) -> Any:
         return [encode_value(item) for item in msg.values]
