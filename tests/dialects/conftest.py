@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from google.rpc import error_details_pb2
 
 from event_gateway import errors
 from event_gateway.contract import default_contract
@@ -73,5 +72,3 @@ NO_KEY = errors.Unauthenticated("missing credentials", reason="CREDENTIALS_MISSI
 BAD_KEY = errors.Unauthenticated("invalid credentials", reason="CREDENTIALS_INVALID")
 WRONG_SCOPE = errors.PermissionDenied("key not valid for this API", reason="API_NOT_ALLOWED")
 BUG = errors.Internal("boom: secret detail")
-
-__all__ = ["error_details_pb2"]

@@ -120,6 +120,8 @@ async def test_conversion_without_public_tenant_is_skipped(writer, catalog, sett
     resp = await conversion(writer, catalog, settings, req)
     assert json_format.MessageToDict(resp) == {"status": "skipped", "transaction_id": "t1"}
     assert writer.events == []
+    (quarantined,) = writer.rejected
+    assert quarantined.reason.startswith("tenant_slug:") and quarantined.tenant == ""
 
 
 async def test_conversion_repeated_transaction_is_counted_once(writer, catalog, settings) -> None:

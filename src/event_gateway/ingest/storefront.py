@@ -134,16 +134,26 @@ class StorefrontAnalyticsServicer(pb_grpc.StorefrontAnalyticsServiceServicer):
     async def _store_conversion(
         self, request: pb.ConversionRequest, context: common.MetadataContext
     ) -> bool:
-        """True when the conversion is stored (or was already stored under its transaction id)."""
-        if not request.tenant_slug:
-            return False
-        tenant = _public(await self._catalog.tenant_by_slug(request.tenant_slug))
-        if tenant is None:
-            return False
+        """True when the conversion is stored (or was already stored under its transaction id).
+
+        A beacon that names no public tenant is quarantined with the reason, so a
+        storefront with a wrong slug can find out why its sales are not counted.
+        """
+        tenant = None
+        if request.tenant_slug:
+            tenant = _public(await self._catalog.tenant_by_slug(request.tenant_slug))
         receipt = common.receipt(
-            current_scope(), tenant.id, common.request_headers(context), self._settings, self._clock
+            current_scope(),
+            tenant.id if tenant else "",
+            common.request_headers(context),
+            self._settings,
+            self._clock,
         )
         payload = common.payload_of(request)
+        if tenant is None:
+            reason = "tenant_slug: unknown tenant" if request.tenant_slug else "tenant_slug: missing"
+            await self._writer.write([], [receipt.rejected(reason, payload)])
+            return False
         event = request.event or CONVERSION_DEFAULT_EVENT
         if event not in _INTERACTION_TYPES:
             # Kept for inspection rather than stored under an event type nobody declared.
