@@ -29,6 +29,7 @@ from event_gateway.transcoding.codec_scalar import (
     DecodeContext,
     DecodeError,
     encode_map_key,
+    enum_names,
     is_identity,
     map_key_decoder,
     scalar_decoder,
@@ -158,6 +159,12 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 Handler = Callable[[Message, Any, DecodeContext, int], None]
 _FieldOut = tuple[str, "Callable[[Any], Any] | None", "list[MessageEncoder] | None"]
 
+_UPB_CHECKED = frozenset({
+    FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
+    FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64,
+})
+_CLEARING_FILLERS = frozenset({"google.protobuf.Struct", "google.protobuf.ListValue"})
+
 # json_format refuses "[name]" keys (extension syntax) on messages without extensions.
 _EXTENSION_KEY = re.compile(r"\[[a-zA-Z0-9\._]*\]$")
 
@@ -231,14 +238,13 @@ class _Plans:
         max_depth = self.max_depth
         ignore_unknown = self.options.ignore_unknown_fields
         extendable = descriptor.is_extendable
-        # key -> (type set as is, field name, handler, oneof name). Plain string and
+        # key -> (type set as is, field name, handler, oneof guard). Plain string and
         # bool values are set inline: a function call per field is most of the cost.
-        table: dict[str, tuple[type | None, str, Handler, str | None]] = {}
+        table: dict[str, tuple[type | None, str, Handler, str | _OtherSpelling | None]] = {}
         for field in descriptor.fields:
             direct = _direct_type(field)
-            oneof = field.containing_oneof.name if field.containing_oneof is not None else None
             for key in (field.name, field.json_name):
-                table[key] = (direct, field.name, handlers[key], oneof)
+                table[key] = (direct, field.name, handlers[key], _oneof_guard(field, key))
 
         def unknown(key: str) -> None:
             if not extendable and isinstance(key, str) and _EXTENSION_KEY.match(key):
@@ -260,16 +266,19 @@ class _Plans:
                     if entry is None:
                         unknown(key)
                         continue
-                    direct, name, handler, oneof = entry
-                    if oneof is not None and value is not None:
-                        # json_format: two members of a oneof (proto3 optional fields
-                        # are one-field oneofs) given non-null values is an error.
-                        if chosen is None:
-                            chosen = {oneof}
-                        elif oneof in chosen:
-                            raise DecodeError("duplicate", f"more than one field of oneof {oneof}")
-                        else:
-                            chosen.add(oneof)
+                    direct, name, handler, guard = entry
+                    if guard is not None and value is not None:
+                        # json_format: two members of a oneof given non-null values is
+                        # an error; so is a proto3 optional field under both its names.
+                        if type(guard) is str:
+                            if chosen is None:
+                                chosen = {guard}
+                            elif guard in chosen:
+                                raise DecodeError("duplicate", f"more than one field of oneof {guard}")
+                            else:
+                                chosen.add(guard)
+                        elif obj.get(guard.key) is not None:
+                            raise DecodeError("duplicate", f"{name} is given under both its names")
                     if type(value) is direct:
                         setattr(msg, name, value)
                     else:
@@ -323,6 +332,26 @@ class _Plans:
             except UnicodeEncodeError:
                 raise DecodeError("invalid", "string is not valid Unicode") from None
 
+        if field.cpp_type == FieldDescriptor.CPPTYPE_ENUM and not null_is_zero:
+            names = enum_names(field.enum_type, self.options.enum_json_value)
+
+            def set_enum(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
+                number = names.get(value) if type(value) is str else None
+                if number is None:
+                    set_scalar(msg, value, ctx, depth)
+                else:
+                    setattr(msg, name, number)
+
+            return set_enum
+        if field.cpp_type == FieldDescriptor.CPPTYPE_DOUBLE:
+
+            def set_double(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
+                if type(value) is float and value - value == 0.0:
+                    setattr(msg, name, value)
+                else:
+                    set_scalar(msg, value, ctx, depth)
+
+            return set_double
         return set_scalar
 
     def _repeated_scalar_handler(self, field: FieldDescriptor) -> Handler:
@@ -330,6 +359,9 @@ class _Plans:
         decode = self._scalar_decoder(field)
         is_enum = field.cpp_type == FieldDescriptor.CPPTYPE_ENUM
         null_enum = is_enum and field.enum_type.full_name == "google.protobuf.NullValue"
+        # (bytes objects, not JSON, would pass as UTF-8 text: decode_value takes JSON.)
+        unconverted = field.cpp_type in _UPB_CHECKED or (
+            field.cpp_type == FieldDescriptor.CPPTYPE_STRING and field.type != field.TYPE_BYTES)
 
         def set_repeated(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
             if value is None:
@@ -340,6 +372,15 @@ class _Plans:
             if type(value) is not list and not isinstance(value, (list, tuple)):
                 raise type_error("array", value)
             msg.ClearField(name)
+            if unconverted:
+                # upb itself refuses what JSON would not allow here (null, bools and
+                # floats for ints, non-strings for strings) and checks int ranges; on
+                # any refusal, start again item by item for the precise error.
+                try:
+                    getattr(msg, name).extend(value)
+                    return
+                except (TypeError, ValueError):
+                    msg.ClearField(name)
             try:
                 items = [decode(item) for item in value]
             except DecodeError:
@@ -358,6 +399,9 @@ class _Plans:
         name = field.name
         slot = self._filler_slot(field.message_type)
         is_value = field.message_type.full_name == "google.protobuf.Value"
+        # The Struct and ListValue fillers clear the message first, which marks it
+        # present; SetInParent would be a second, wasted call.
+        marks_itself = field.message_type.full_name in _CLEARING_FILLERS
 
         def set_message(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
             if value is None:
@@ -367,7 +411,8 @@ class _Plans:
                     msg.ClearField(name)
                 return
             sub = getattr(msg, name)
-            sub.SetInParent()
+            if not marks_itself:
+                sub.SetInParent()
             slot[0](value, sub, ctx, depth + 1)
 
         return set_message
@@ -511,6 +556,30 @@ class _Plans:
             slot = self._encoder_slot(field.message_type)
             return lambda value: slot[0](value)
         return scalar_encoder(field, alias)
+
+
+@dataclass(frozen=True)
+class _OtherSpelling:
+    """Guard of a proto3 optional field: its one-field oneof can only be set twice by
+    giving both spellings of its name, so look for the other one instead of tracking."""
+
+    key: str
+
+
+def _oneof_guard(field: FieldDescriptor, key: str) -> str | _OtherSpelling | None:
+    oneof = field.containing_oneof
+    if oneof is None:
+        return None
+    if len(oneof.fields) > 1 or not _is_synthetic(field):
+        return oneof.name
+    other = field.json_name if key == field.name else field.name
+    return _OtherSpelling(other) if other != key else None
+
+
+def _is_synthetic(field: FieldDescriptor) -> bool:
+    # upb exposes no has_synthetic flag in every version; proto3 optional fields are the
+    # only members of a oneof named "_" + field name.
+    return field.containing_oneof.name == "_" + field.name and field.has_presence
 
 
 def _direct_type(field: FieldDescriptor) -> type | None:
