@@ -32,6 +32,18 @@ _EXPORTS = {
     "UpstreamDispatcher": "dispatch",
     "run_standalone": "standalone",
     "load_descriptor_set": "standalone",
+    "parse_template": "template",
+    "Template": "template",
+    "TemplateError": "template",
+    "Variable": "template",
+    "PathMatcher": "matcher",
+    "MatcherOptions": "matcher",
+    "Match": "matcher",
+    "parse_query": "matcher",
+    "percent_decode": "matcher",
+    "PercentDecodingError": "matcher",
+    "set_query_parameter": "query",
+    "QueryParameterError": "query",
 }
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Generic, Literal, TypeVar
 
-from event_gateway.transcoding.template import (
+from .template import (
     MULTI_WILDCARD,
     SINGLE_WILDCARD,
     Template,
