@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,11 @@ from event_gateway.transcoding.codec import CodecOptions, DecodeError, MessageCo
 pb = codec_test_pb2()
 Rich = pb.Rich
 FD = FieldDescriptor
-SETTINGS = settings(deadline=None, max_examples=300,
+# CODEC_EXAMPLES scales every property up for a longer hunt (e.g. 10 for 10x examples).
+_SCALE = float(os.environ.get("CODEC_EXAMPLES", "1"))
+SETTINGS = settings(deadline=None, max_examples=int(300 * _SCALE),
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SMALL = settings(SETTINGS, max_examples=int(120 * _SCALE))
 
 _INT_BOUNDS = {
     FD.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
@@ -277,10 +280,19 @@ def _json_for_scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
         return _FLOATS | _INTS | _STRINGS | _junk(number=True)
     if cpp == FD.CPPTYPE_ENUM:
         names = [v.name for v in field.enum_type.values]
-        return st.sampled_from(names) | _INTS | _STRINGS | _junk(enum=True)
+        return (st.sampled_from(names) | _INTS | _STRINGS | _junk(enum=True)).filter(
+            _not_int64_min)
     if cpp == FD.CPPTYPE_BOOL:
         return st.booleans() | _junk()
     return _STRINGS | _junk()
+
+
+def _not_int64_min(value: Any) -> bool:
+    """upb stores -2**63 in an enum field as 0 (test_codec.py, divergence): not generated."""
+    try:
+        return int(value) != -(2**63)
+    except (TypeError, ValueError, OverflowError):
+        return True
 
 
 def _json_for_message(descriptor: Descriptor, depth: int) -> st.SearchStrategy[Any]:
@@ -370,7 +382,7 @@ def test_random_json_decodes_like_json_format(obj: Any) -> None:
         assert _bytes_of(got) == _bytes_of(expected)
 
 
-@settings(deadline=None, max_examples=150)
+@SMALL
 @given(_json_for_message(Rich.DESCRIPTOR, 1))
 def test_decode_value_matches_decode(obj: Any) -> None:
     codec = MessageCodec.for_descriptor(Rich.DESCRIPTOR)
@@ -383,6 +395,47 @@ def test_decode_value_matches_decode(obj: Any) -> None:
     assert _bytes_of(codec.decode_value(json.loads(json.dumps(obj)))) == _bytes_of(from_bytes)
 
 
-def test_bytes_strategy_round_trips() -> None:
-    # Guard for the generator above: base64 of random bytes is what json_format prints.
-    assert base64.b64encode(b"\xfb\xff").decode() == "+/8="
+@SMALL
+@given(_json_for_message(Rich.DESCRIPTOR, 1))
+def test_strict_codec_decodes_like_strict_json_format(obj: Any) -> None:
+    data = json.dumps(obj).encode()
+    strict = MessageCodec.for_descriptor(Rich.DESCRIPTOR, CodecOptions(ignore_unknown_fields=False))
+    try:
+        expected: Any = json_format.Parse(data, Rich(), max_recursion_depth=64)
+    except Exception as exc:
+        expected = exc
+    try:
+        got: Any = strict.decode(data)
+    except DecodeError as exc:
+        got = exc
+    assert isinstance(got, Exception) == isinstance(expected, Exception), (expected, got)
+    if not isinstance(got, Exception):
+        assert _bytes_of(got) == _bytes_of(expected)
+
+
+def _alias(value: Any) -> str | None:
+    if value.type.name != "Kind" or value.number == 0:
+        return None
+    return value.name.removeprefix("KIND_").lower()
+
+
+@SMALL
+@given(_message(pb.Tagged.DESCRIPTOR, 0))
+def test_enum_aliases_round_trip(message: Any) -> None:
+    codec = MessageCodec.for_descriptor(pb.Tagged.DESCRIPTOR, CodecOptions(enum_json_value=_alias))
+    encoded = codec.encode_value(message)
+    plain = json.loads(json_format.MessageToJson(message))
+    aliases = {"KIND_PAGE_VIEW": "page_view", "KIND_ADD_TO_CART": "add_to_cart"}
+
+    def spelled(value: Any) -> Any:
+        if isinstance(value, list):
+            return [spelled(v) for v in value]
+        if isinstance(value, dict):
+            return {k: spelled(v) for k, v in value.items()}
+        return aliases.get(value, value)
+
+    assert encoded == spelled(plain)
+    assert _bytes_of(codec.decode(codec.encode(message))) == _bytes_of(message)
+    # The proto names json_format prints are accepted by the aliased codec too.
+    assert _bytes_of(codec.decode(json_format.MessageToJson(message).encode())) == _bytes_of(
+        message)

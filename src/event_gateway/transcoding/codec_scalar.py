@@ -266,11 +266,12 @@ def enum_decoder(enum: EnumDescriptor, alias: EnumAlias | None, ignore_unknown: 
                 return number
             try:
                 # json_format also takes numbers written as strings ("1", " 1").
-                return check_number(int(value))
+                number = int(value)
             except ValueError:
                 if ignore_unknown:
                     return SKIP
                 raise DecodeError("invalid", f"{value!r} is not a value of {full_name}") from None
+            return check_number(number)  # outside the try: DecodeError is a ValueError
         if kind is int:
             return check_number(value)
         if kind is float and value.is_integer():

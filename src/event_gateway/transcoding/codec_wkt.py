@@ -292,7 +292,15 @@ def _struct_encoders() -> tuple[MessageEncoder, MessageEncoder, MessageEncoder]:
 
     def encode_struct(msg: Any) -> Any:
         fields = msg.fields  # indexing beats .items(), a generator in collections.abc
-        return {key: encode_value(fields[key]) for key in fields}
+        out = {}
+        for key in fields:
+            item = fields[key]
+            # Strings inline: they are most of what free-form metadata holds.
+            if item.WhichOneof("kind") == "string_value":
+                out[key] = item.string_value
+            else:
+                out[key] = encode_value(item)
+        return out
 
     def encode_list(msg: Any) -> Any:
         return [encode_value(item) for item in msg.values]
