@@ -560,3 +560,16 @@ def test_divergence_int64_min_for_an_enum_is_refused() -> None:
         assert not isinstance(reference(json.dumps(value).encode()), Exception)
         assert decode_error(value).reason == "range"
     assert decode_error({"fEnum": 2**31}).reason == "range"
+
+
+def test_deep_ignored_field_never_recurses_out() -> None:
+    # The spaced colon sends the duplicate check to Python's json, which has a stack.
+    data = b'{"nope": "a:b", "y" : 1, "x": ' + b"[" * 1010 + b"]" * 1010 + b"}"
+    assert isinstance(reference(data), Exception)
+    assert decode_error(data).reason == "depth"
+
+
+def test_huge_max_depth_still_never_recurses_out() -> None:
+    codec = MessageCodec.for_descriptor(Rich.DESCRIPTOR, CodecOptions(max_depth=100_000))
+    deep = b'{"wValue": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    assert decode_error(deep, codec).reason == "depth"

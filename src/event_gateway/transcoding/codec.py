@@ -73,8 +73,9 @@ class MessageCodec:
         self.options = plans.options
         self._plans = plans
         self._cls = plans.message_class(descriptor)
-        self._fill = plans.filler(descriptor)
-        self._encode = plans.encoder(descriptor)
+        # Compilation is finished here, so the slots' contents are final.
+        self._fill = plans.finished_filler(descriptor)
+        self._encode = plans.finished_encoder(descriptor)
 
     @classmethod
     def for_descriptor(
@@ -94,15 +95,21 @@ class MessageCodec:
             raise DecodeError("syntax", f"invalid JSON: {exc}") from None
         ctx = DecodeContext()
         message = self._cls()
-        self._fill(obj, message, ctx, 1)
-        _check_duplicate_keys(data, ctx.keys)
+        try:
+            self._fill(obj, message, ctx, 1)
+            _check_duplicate_keys(data, ctx.keys)
+        except RecursionError:  # only with a max_depth beyond Python's own stack
+            raise DecodeError("depth", "nesting too deep") from None
         return message
 
     def decode_value(self, obj: Any, message: Message | None = None) -> Message:
         """Fill a message (a new one unless given) from an already parsed JSON value."""
         if message is None:
             message = self._cls()
-        self._fill(obj, message, DecodeContext(), 1)
+        try:
+            self._fill(obj, message, DecodeContext(), 1)
+        except RecursionError:
+            raise DecodeError("depth", "nesting too deep") from None
         return message
 
     def decode_into_field(self, message: Message, field_name: str, obj: Any) -> None:
@@ -139,6 +146,8 @@ def _check_duplicate_keys(data: bytes, seen: int) -> None:
         json.loads(data, object_pairs_hook=_refuse_duplicates)
     except _DuplicateKey as exc:
         raise DecodeError("duplicate", f"duplicate key {exc.args[0]!r}") from None
+    except RecursionError:  # ~1000 levels inside an ignored field; json_format fails too
+        raise DecodeError("depth", "nesting too deep") from None
 
 
 class _DuplicateKey(Exception):
@@ -183,12 +192,20 @@ class _Plans:
         self._encoders: dict[Descriptor, list[MessageEncoder]] = {}
         self._handlers: dict[Descriptor, dict[str, Handler]] = {}
         self._classes: dict[Descriptor, type[Message]] = {}
+        # Re-entrant: compiling a type compiles the types of its fields.
+        self._lock = threading.RLock()
 
     def message_class(self, descriptor: Descriptor) -> type[Message]:
         cls = self._classes.get(descriptor)
         if cls is None:
             cls = self._classes[descriptor] = message_factory.GetMessageClass(descriptor)
         return cls
+
+    def finished_filler(self, descriptor: Descriptor) -> Fill:
+        return self._filler_slot(descriptor)[0]
+
+    def finished_encoder(self, descriptor: Descriptor) -> MessageEncoder:
+        return self._encoder_slot(descriptor)[0]
 
     def filler(self, descriptor: Descriptor) -> Fill:
         slot = self._filler_slot(descriptor)
@@ -207,6 +224,13 @@ class _Plans:
 
     def _filler_slot(self, descriptor: Descriptor) -> list[Fill]:
         slot = self._fillers.get(descriptor)
+        if slot is None or slot[0] is _unfinished:
+            with self._lock:  # Any can reach new types mid-decode, on any thread
+                return self._new_filler_slot(descriptor)
+        return slot
+
+    def _new_filler_slot(self, descriptor: Descriptor) -> list[Fill]:
+        slot = self._fillers.get(descriptor)
         if slot is None:
             slot = self._fillers[descriptor] = [_unfinished]
             if is_special(descriptor):
@@ -223,6 +247,13 @@ class _Plans:
         return slot
 
     def _encoder_slot(self, descriptor: Descriptor) -> list[MessageEncoder]:
+        slot = self._encoders.get(descriptor)
+        if slot is None or slot[0] is _unfinished:
+            with self._lock:
+                return self._new_encoder_slot(descriptor)
+        return slot
+
+    def _new_encoder_slot(self, descriptor: Descriptor) -> list[MessageEncoder]:
         slot = self._encoders.get(descriptor)
         if slot is None:
             slot = self._encoders[descriptor] = [_unfinished]
