@@ -212,7 +212,13 @@ class PathMatcher(Generic[T]):
         return True
 
     def lookup(self, http_method: str, path_and_query: str) -> Match[T] | None:
-        """The route for a request target (`/path?query`), or None when nothing matches."""
+        """The route for a request target (`/path?query`), or None when nothing matches.
+
+        The target is the raw, still percent-encoded text of the request line. Escapes decode
+        to UTF-8, and non-ASCII characters are taken as themselves, so raw bytes should be
+        decoded as UTF-8 (not Latin-1) by the caller. Raises PercentDecodingError (400) when a
+        bound path variable does not decode to UTF-8 text.
+        """
         request = self._split(path_and_query)
         if request is None:
             return None
