@@ -199,9 +199,17 @@ class InProcessDispatcher:
 class UpstreamDispatcher:
     """Proxy mode: forwards each call to a gRPC server over a ``grpc.aio`` channel."""
 
-    def __init__(self, channel: aio.Channel, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        channel: aio.Channel,
+        timeout: float | None = None,
+        user_agent_key: str = "grpcgateway-user-agent",
+    ) -> None:
         self._channel = channel
         self._timeout = timeout
+        # grpc-core replaces a call's user-agent with its own, so the client's is sent
+        # under grpc-gateway's name for forwarded permanent headers instead.
+        self._user_agent_key = user_agent_key
         self._callables: dict[str, aio.UnaryUnaryMultiCallable] = {}
 
     def _callable(self, method: str, request: Message) -> aio.UnaryUnaryMultiCallable:
@@ -221,9 +229,11 @@ class UpstreamDispatcher:
     async def call(
         self, method: str, request: Message, metadata: Metadata, peer: str
     ) -> CallOutcome:
-        call = self._callable(method, request)(
-            request, metadata=metadata, timeout=self._timeout
+        metadata = tuple(
+            (self._user_agent_key, value) if key == "user-agent" else (key, value)
+            for key, value in metadata
         )
+        call = self._callable(method, request)(request, metadata=metadata, timeout=self._timeout)
         try:
             response = await call
         except aio.AioRpcError as err:

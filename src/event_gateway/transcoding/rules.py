@@ -76,7 +76,7 @@ def resolve_field_path(message: Descriptor, path: str) -> tuple[FieldDescriptor,
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
-    return field.label == FieldDescriptor.LABEL_REPEATED
+    return field.is_repeated
 
 
 def _pattern(rule: http_pb2.HttpRule) -> tuple[str, str]:
