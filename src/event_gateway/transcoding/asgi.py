@@ -40,7 +40,7 @@ from .errors import (
     default_renderer_for,
     make_failure,
 )
-from .matcher import MatcherOptions, parse_query
+from .matcher import MatcherOptions, PercentDecodingError, parse_query
 from .query import QueryParameterError, set_query_parameter
 from .rules import Route, build_matcher
 from .status import http_status_from_code
@@ -185,8 +185,14 @@ class TranscodingApp:
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-        path = raw_path.partition(b"?")[0].decode("latin-1")
-        match = self._matcher.lookup(scope["method"], path)
+        # The matcher wants the raw target as UTF-8 text (its escapes decode to UTF-8).
+        path = raw_path.partition(b"?")[0].decode("utf-8", "replace")
+        try:
+            match = self._matcher.lookup(scope["method"], path)
+        except PercentDecodingError as err:
+            failure = make_failure(grpc.StatusCode.INVALID_ARGUMENT, str(err), http_status=400)
+            await _send(send, default_error_renderer(failure))
+            return
         if match is None:
             await _send(send, default_error_renderer(self._routing_failure(path)))
             return
@@ -329,7 +335,7 @@ def _bind(
         try:
             set_query_parameter(request, tuple(field_path), value)
         except (QueryParameterError, ValueError) as err:
-            return bad_request(".".join(field_path), str(err), method)
+            return bad_request(".".join(field_path), getattr(err, "problem", str(err)), method)
     credentials = plan.credential_params
     skip_fields = plan.route.body == "*"
     for name, value in query:
@@ -345,7 +351,7 @@ def _bind(
         try:
             set_query_parameter(request, field_path, value)
         except (QueryParameterError, ValueError) as err:
-            return bad_request("?" + name, str(err), method)
+            return bad_request("?" + name, getattr(err, "problem", str(err)), method)
     return None
 
 
