@@ -1,14 +1,32 @@
 """Settings: one validated value object, passed in to every part that needs it.
 
 Precedence (highest first): command-line flags, EVENT_GATEWAY_* environment variables,
-an optional TOML file, defaults. Nested fields use `__` in environment variables, e.g.
-EVENT_GATEWAY_WRITER__QUEUE_ROWS=50000.
+an optional TOML file (``--config`` or EVENT_GATEWAY_CONFIG), defaults. Nested fields
+use `__` in environment variables, e.g. EVENT_GATEWAY_WRITER__QUEUE_ROWS=50000, and a
+table in TOML (``[writer]``). `load_settings` does the layering and turns every problem
+into one `ConfigError` line; `render_settings` prints the result with secrets masked.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import ipaddress
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "EVENT_GATEWAY_"
+CONFIG_FILE_ENV = "EVENT_GATEWAY_CONFIG"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Same grammar as policy.rates (kept here so loading settings imports no policy code).
+_RATE = re.compile(r"^\s*\d+\s*(?:/|\s+per\s+)\s*\d*\s*[a-z]+\s*$", re.IGNORECASE)
 
 
 class WriterSettings(BaseModel):
@@ -32,6 +50,19 @@ class ThrottleSettings(BaseModel):
     # Failed authentications allowed per client address.
     auth_failures: str = "30/minute"
 
+    @field_validator("auth_failures")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        return _check_rate(value)
+
+    @field_validator("limits")
+    @classmethod
+    def _rates(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for limits in value.values():
+            for rate in limits.values():
+                _check_rate(rate)
+        return value
+
 
 class CorsSettings(BaseModel):
     # Origins allowed on the public storefront paths ("*" = any origin).
@@ -40,9 +71,19 @@ class CorsSettings(BaseModel):
     origins: list[str] = Field(default_factory=list)
     max_age: int = Field(600, ge=0)
 
+    @field_validator("public_origins", "origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: use '*' or scheme://host[:port], no path"
+                )
+        return value
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EVENT_GATEWAY_", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__")
 
     http: str = "127.0.0.1:8080"
     grpc: str = "127.0.0.1:50051"
@@ -62,3 +103,205 @@ class Settings(BaseSettings):
     writer: WriterSettings = Field(default_factory=WriterSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
+
+    @field_validator("http", "grpc")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"{value!r} is not HOST:PORT (e.g. 0.0.0.0:8080, [::]:8080)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR range") from None
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: SecretStr) -> SecretStr:
+        if "://" not in value.get_secret_value():
+            raise ValueError("not a database URL (e.g. sqlite+aiosqlite:///./events.db)")
+        return value
+
+
+class ConfigError(Exception):
+    """Invalid configuration; str() is one readable line per problem."""
+
+
+def _check_rate(value: str) -> str:
+    if not _RATE.match(value):
+        raise ValueError(f"{value!r} is not a rate like '100/minute' or '10/second'")
+    return value
+
+
+# --- loading ------------------------------------------------------------------------------
+
+_SECRET_FIELDS = frozenset({"database", "redis_url"})
+
+
+def load_settings(overrides: Mapping[str, Any], config_file: Path | None = None) -> Settings:
+    """Settings from flags (`overrides`) > environment > TOML file > defaults.
+
+    Raises ConfigError, never a pydantic traceback: start-up must say what is wrong.
+    """
+    path = config_file or _env_config_path()
+    from_file = _read_toml(path) if path is not None else {}
+    from_env = _read_env()
+    merged = _deep_merge(_deep_merge(from_file, from_env), dict(overrides))
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        lines = [_describe(err, overrides, from_env, path) for err in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _env_config_path() -> Path | None:
+    value = os.environ.get(CONFIG_FILE_ENV)
+    return Path(value) if value else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _read_env() -> dict[str, Any]:
+    # pydantic-settings' own parser, so nesting and JSON values behave as documented.
+    try:
+        return dict(EnvSettingsSource(Settings)())
+    except Exception as exc:  # SettingsError for an env value that is not valid JSON
+        raise ConfigError(f"environment: {exc}") from None
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(
+    err: Mapping[str, Any], flags: Mapping[str, Any], env: Mapping[str, Any], path: Path | None
+) -> str:
+    loc = tuple(str(part) for part in err["loc"])
+    name = ".".join(loc) or "settings"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    origin = _origin(loc, flags, env, path)
+    shown = ""
+    if loc and loc[0] not in _SECRET_FIELDS and err.get("type") != "extra_forbidden":
+        shown = f" (got {err.get('input')!r})"
+    if err.get("type") == "extra_forbidden":
+        message = "unknown setting"
+    return f"{name}: {message}{shown} [{origin}]"
+
+
+def _origin(
+    loc: tuple[str, ...], flags: Mapping[str, Any], env: Mapping[str, Any], path: Path | None
+) -> str:
+    if _has(flags, loc):
+        return f"--{loc[0].replace('_', '-')}"
+    if _has(env, loc):
+        return ENV_PREFIX + "__".join(loc).upper()
+    if path is not None:
+        return str(path)
+    return "default"
+
+
+def _has(values: Mapping[str, Any], loc: tuple[str, ...]) -> bool:
+    current: Any = values
+    for part in loc:
+        if not isinstance(current, Mapping) or part not in current:
+            return False
+        current = current[part]
+    return True
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def env_var(*path: str) -> str:
+    """The environment variable of a setting: env_var("writer", "queue_rows")."""
+    return ENV_PREFIX + "__".join(path).upper()
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***, for display."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def settings_dict(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, secrets masked (never the real password)."""
+    data = settings.model_dump(mode="python")
+    for name in _SECRET_FIELDS:
+        secret = getattr(settings, name)
+        data[name] = None if secret is None else mask_url(secret.get_secret_value())
+    return data
+
+
+def render_settings(settings: Settings, fmt: str = "toml") -> str:
+    """`event-gateway config show`: the effective configuration as TOML or JSON."""
+    data = settings_dict(settings)
+    if fmt == "json":
+        return json.dumps(data, indent=2, sort_keys=False)
+    if fmt != "toml":
+        raise ValueError(f"unknown format {fmt!r}: toml or json")
+    return _to_toml(data)
+
+
+def _to_toml(data: Mapping[str, Any], prefix: str = "") -> str:
+    # A tiny writer for our own shape (scalars, lists of scalars, tables): no dependency.
+    scalars: list[str] = []
+    tables: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            name = f"{prefix}{_toml_key(key)}"
+            body = _to_toml(value, f"{name}.")
+            tables.append(f"[{name}]\n{body}" if body.strip() else f"[{name}]\n")
+        elif value is None:
+            scalars.append(f"# {_toml_key(key)} is not set")
+        else:
+            scalars.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    head = "\n".join(scalars) + ("\n" if scalars else "")
+    return head + "".join(f"\n{t}" for t in tables)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
