@@ -1,0 +1,111 @@
+"""TranscodingApp in memory (httpx ASGITransport): engine failures and routing errors."""
+
+from types import ModuleType
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from echo_support import compile_echo
+
+from event_gateway.transcoding.asgi import TranscodingApp, TranscodingOptions
+from event_gateway.transcoding.dispatch import CallOutcome
+from event_gateway.transcoding.errors import HttpResponse, RpcFailure
+from event_gateway.transcoding.rules import routes_for_service
+
+
+@pytest.fixture(scope="module")
+def echo(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, ModuleType]:
+    return compile_echo(tmp_path_factory.mktemp("echo_asgi"))
+
+
+class Fixed:
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+        self.calls: list[Any] = []
+
+    async def call(self, method: str, request: Any, metadata: Any, peer: str) -> CallOutcome:
+        self.calls.append((method, request, metadata, peer))
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+def client(echo: Any, dispatcher: Any, **options: Any) -> httpx.AsyncClient:
+    routes = routes_for_service(echo[0].DESCRIPTOR.services_by_name["Echo"])
+    app = TranscodingApp(routes, dispatcher, TranscodingOptions(**options))
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 4321))
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+def styled(failure: RpcFailure) -> HttpResponse:
+    return HttpResponse(422, failure.headers, orjson.dumps({"styled": failure.status.message}))
+
+
+async def test_engine_exception_is_a_logged_generic_500(echo: Any, caplog: pytest.LogCaptureFixture) -> None:
+    async with client(echo, Fixed(RuntimeError("db password in here"))) as c:
+        r = await c.post("/v1/echo/a", json={})
+    assert r.status_code == 500
+    assert r.json() == {"code": 13, "message": "internal error", "details": []}
+    assert "db password" in caplog.text
+
+
+async def test_broken_renderer_falls_back_to_default(echo: Any) -> None:
+    def broken(failure: RpcFailure) -> HttpResponse:
+        raise KeyError("oops")
+
+    async with client(echo, Fixed(None), error_renderer=lambda m: broken) as c:
+        r = await c.post("/v1/echo/a", content=b"{", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["code"] == 3
+
+
+async def test_routing_errors_always_use_the_default_renderer(echo: Any) -> None:
+    async with client(echo, Fixed(None), error_renderer=lambda m: styled) as c:
+        missing = await c.get("/nowhere")
+        wrong = await c.patch("/v1/things/x")
+        bad_escape = await c.get("/v1/echo/%FF")
+    assert (missing.status_code, missing.json()["code"]) == (404, 5)
+    assert (wrong.status_code, wrong.headers["allow"]) == (405, "DELETE")
+    assert bad_escape.status_code == 400
+
+
+async def test_method_renderer_styles_client_errors(echo: Any) -> None:
+    async with client(echo, Fixed(None), error_renderer=lambda m: styled) as c:
+        r = await c.post("/v1/echo/a", content=b"<x/>", headers={"content-type": "application/xml"})
+    assert r.status_code == 422 and "styled" in r.json()
+
+
+async def test_peer_and_metadata_reach_the_dispatcher(echo: Any) -> None:
+    pb2 = echo[0]
+    dispatcher = Fixed(CallOutcome(pb2.EchoResponse(peer="x")))
+    async with client(echo, dispatcher) as c:
+        r = await c.get("/v1/echo/a?text=t", headers={"x-request-id": "id", "cookie": "no"})
+    assert r.json() == {"peer": "x"}
+    method, request, metadata, peer = dispatcher.calls[0]
+    assert method == "/echo.v1.Echo/Echo"
+    assert request == pb2.EchoRequest(name="a", text="t")
+    assert ("x-request-id", "id") in metadata and all(k != "cookie" for k, _ in metadata)
+    assert peer == "ipv4:10.0.0.7:4321"
+
+
+async def test_response_body_of_unset_field(echo: Any) -> None:
+    async with client(echo, Fixed(CallOutcome(echo[0].EchoResponse()))) as c:
+        r = await c.post("/v1/batch", json=[])
+    assert r.json() == []
+
+
+async def test_lifespan_is_answered(echo: Any) -> None:
+    routes = routes_for_service(echo[0].DESCRIPTOR.services_by_name["Echo"])
+    app = TranscodingApp(routes, Fixed(None))
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return incoming.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan"}, receive, send)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
