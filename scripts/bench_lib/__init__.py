@@ -1,0 +1,1 @@
+"""scripts/bench: the gateway measured beside its physical limits and a naive app."""

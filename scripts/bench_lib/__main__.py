@@ -1,0 +1,3 @@
+from bench_lib.cli import main
+
+raise SystemExit(main())

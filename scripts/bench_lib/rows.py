@@ -1,0 +1,482 @@
+"""The benchmark's rows: each starts its own server process, loads it, returns numbers.
+
+A row that cannot produce its numbers raises RowError with the reason; the runner puts
+that reason in the table instead of crashing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import payloads
+from .loadgen import LoadResult, run_h2load, run_wrk, wrk_script
+from .procs import RowError, Server, free_port
+
+SCRIPTS = Path(__file__).resolve().parent.parent
+SERVERS = SCRIPTS / "bench_servers"
+REPO = SCRIPTS.parent
+
+
+@dataclass
+class Mode:
+    quick: bool
+    seconds: float  # one measured run
+    warmup: float  # unmeasured load before the runs, on the same server
+    repeats: int  # measured runs per row; the table shows their medians
+    soak_seconds: float  # the RSS row
+    rss_flat_after: float  # RSS is compared between this many seconds of load and the end
+    latency_seconds: float  # the paced latency row
+
+    @classmethod
+    def create(cls, quick: bool, seconds: float | None, repeats: int | None) -> Mode:
+        if quick:
+            mode = cls(True, 3.0, 1.0, 1, 6.0, 2.0, 4.0)
+        else:
+            mode = cls(False, 15.0, 3.0, 3, 60.0, 10.0, 30.0)
+        if seconds is not None:
+            mode.seconds = seconds
+        if repeats is not None:
+            mode.repeats = repeats
+        return mode
+
+
+@dataclass
+class RowResult:
+    name: str
+    label: str
+    kind: str  # limit | naive | gateway
+    events_per_s: float | None = None
+    req_per_s: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    p999_ms: float | None = None
+    peak_rss_mb: float | None = None
+    error: str | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    seconds_taken: float = 0.0
+
+    @property
+    def has_number(self) -> bool:
+        return self.error is None and (self.events_per_s or self.req_per_s) is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class Context:
+    """What rows share in one bench run: mode, scratch directory, earlier rows' results."""
+
+    def __init__(self, mode: Mode, workdir: Path) -> None:
+        self.mode = mode
+        self.workdir = workdir
+        self.results: dict[str, RowResult] = {}
+        self._files: dict[str, Path] = {}
+
+    def file(self, name: str, data: bytes) -> Path:
+        if name not in self._files:
+            path = self.workdir / name
+            path.write_bytes(data)
+            self._files[name] = path
+        return self._files[name]
+
+    def log(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
+    def say(self, text: str) -> None:
+        print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def _fill_from_runs(row: RowResult, runs: list[LoadResult], events_per_request: int | None) -> None:
+    row.runs = [r.to_json() for r in runs]
+    row.req_per_s = _median([r.req_per_s for r in runs])
+    if events_per_request is not None and row.req_per_s is not None:
+        row.events_per_s = row.req_per_s * events_per_request
+    row.p50_ms = _median([r.p50_ms for r in runs])
+    row.p99_ms = _median([r.p99_ms for r in runs])
+    row.p999_ms = _median([r.p999_ms for r in runs])
+
+
+def _check_failures(result: LoadResult, what: str) -> None:
+    total = result.requests + result.failed
+    if result.requests == 0:
+        raise RowError(f"{what}: no successful requests ({result.extra.get('errors', result.failed)})")
+    if result.failed > 0.01 * total:
+        raise RowError(f"{what}: {result.failed} of {total} requests failed "
+                       f"({result.extra.get('errors', '')})")
+
+
+def _stored_events(db: Path) -> int:
+    """Rows in the events table (max rowid: rows are only ever appended in these runs)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+            found = conn.execute("SELECT max(id) FROM events").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise RowError(f"cannot count stored events in {db.name}: {exc}") from exc
+    return int(found or 0)
+
+
+def _python() -> str:
+    return sys.executable
+
+
+def _rest_headers(key: str | None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "User-Agent": payloads.USER_AGENT}
+    if key:
+        headers["x-api-key"] = key
+    return headers
+
+
+def _http_probe(port: int, body: bytes, key: str | None) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{payloads.REST_PATH}", data=body, method="POST",
+        headers=_rest_headers(key),
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        text = exc.read()[:200].decode(errors="replace")
+        raise RowError(f"probe POST {payloads.REST_PATH}: HTTP {exc.code} {text}") from exc
+    except OSError as exc:
+        raise RowError(f"probe POST {payloads.REST_PATH}: {exc}") from exc
+
+
+def _grpc_probe(port: int, message: bytes, key: str | None) -> None:
+    """One real call: h2load cannot see grpc-status, so check a call succeeds first."""
+    import grpc
+
+    metadata = (("x-api-key", key),) if key else ()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(payloads.GRPC_PATH)  # bytes in, bytes out
+        try:
+            call(message, metadata=metadata, timeout=10)
+        except grpc.RpcError as exc:
+            raise RowError(
+                f"probe {payloads.GRPC_PATH}: {exc.code().name} {exc.details()}"  # type: ignore[attr-defined]
+            ) from exc
+
+
+def _measure(server: Server, what: str, warmup: Callable[[], object] | None,
+             run_once: Callable[[], LoadResult], repeats: int,
+             store: tuple[Path, int] | None = None) -> list[LoadResult]:
+    """Warm up, then `repeats` measured runs; with `store` = (db, events per request) each
+    run must find every acknowledged event in the database (durable acknowledgement)."""
+    if warmup is not None:
+        warmup()
+        server.check_alive()
+    before = _stored_events(store[0]) if store else 0
+    runs = []
+    for i in range(repeats):
+        result = run_once()
+        server.check_alive()
+        _check_failures(result, f"{what} run {i + 1}")
+        if store:
+            _check_stored(store[0], before, result, store[1])
+            before = _stored_events(store[0])
+        runs.append(result)
+    return runs
+
+
+def _wrk_runs(ctx: Context, server: Server, port: int, body: bytes, key: str | None,
+              seconds: float, repeats: int, store: tuple[Path, int] | None = None,
+              ) -> list[LoadResult]:
+    script = wrk_script(ctx.workdir / f"wrk-{len(body)}-{bool(key)}.lua", body, _rest_headers(key))
+    url = f"http://127.0.0.1:{port}{payloads.REST_PATH}"
+    warmup = (lambda: run_wrk(url, script, ctx.mode.warmup)) if ctx.mode.warmup else None
+    return _measure(server, "wrk", warmup, lambda: run_wrk(url, script, seconds), repeats, store)
+
+
+def _h2load_runs(ctx: Context, server: Server, port: int, message: bytes, key: str | None,
+                 store: tuple[Path, int] | None = None) -> list[LoadResult]:
+    body = ctx.file(f"grpc-{len(message)}.bin", payloads.grpc_frame(message))
+    url = f"http://127.0.0.1:{port}{payloads.GRPC_PATH}"
+    headers = {"x-api-key": key} if key else {}
+    log = ctx.workdir / "h2load-requests.log"
+    warmup = (lambda: run_h2load(url, body, headers, ctx.mode.warmup, log)) if ctx.mode.warmup else None
+    return _measure(server, "h2load", warmup,
+                    lambda: run_h2load(url, body, headers, ctx.mode.seconds, log),
+                    ctx.mode.repeats, store)
+
+
+def _check_stored(db: Path, before: int, result: LoadResult, per_request: int) -> None:
+    stored = _stored_events(db) - before
+    acknowledged = result.requests * per_request
+    result.extra["stored_events"] = stored
+    result.extra["acknowledged_events"] = acknowledged
+    if stored < acknowledged:
+        raise RowError(f"{acknowledged} events acknowledged but only {stored} stored")
+
+
+# ------------------------------------------------------------------------------ limits
+
+
+def limit_asgi(ctx: Context, row: RowResult) -> None:
+    port = free_port()
+    argv = [_python(), str(SERVERS / "raw_asgi.py"), "--port", str(port)]
+    with Server("raw ASGI app", argv, [port], ctx.log(row.name)) as server:
+        runs = _wrk_runs(ctx, server, port, payloads.rest_body(1), None,
+                         ctx.mode.seconds, ctx.mode.repeats)
+    _fill_from_runs(row, runs, None)
+    row.peak_rss_mb = server.peak_rss_mb
+
+
+def limit_grpc(ctx: Context, row: RowResult) -> None:
+    port = free_port()
+    argv = [_python(), str(SERVERS / "raw_grpc.py"), "--port", str(port)]
+    message = payloads.grpc_message(1)
+    with Server("raw grpc.aio server", argv, [port], ctx.log(row.name)) as server:
+        _grpc_probe(port, message, None)
+        runs = _h2load_runs(ctx, server, port, message, None)
+    _fill_from_runs(row, runs, None)
+    row.peak_rss_mb = server.peak_rss_mb
+
+
+def limit_sqlite(ctx: Context, row: RowResult) -> None:
+    rows_file = ctx.file("storage-rows.json", json.dumps(payloads.storage_rows(100)).encode())
+    runs = []
+    for i in range(ctx.mode.repeats):
+        db = ctx.workdir / f"ceiling-{i}.db"
+        argv = [_python(), str(SERVERS / "sqlite_ceiling.py"), "--database", str(db),
+                "--rows-file", str(rows_file), "--seconds", str(ctx.mode.seconds)]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=ctx.mode.seconds + 120,
+                             cwd=REPO)
+        _remove_db(db)
+        if out.returncode != 0:
+            raise RowError(f"sqlite_ceiling.py failed: {out.stderr.strip()[-300:]}")
+        result = json.loads(out.stdout)
+        if result["stored"] != result["rows"]:
+            raise RowError(f"ceiling wrote {result['rows']} rows but {result['stored']} are stored")
+        runs.append(result)
+    row.runs = runs
+    row.events_per_s = _median([r["rows_per_s"] for r in runs])
+    row.extra = {"schema": runs[0]["schema"], "sqlite_version": runs[0]["sqlite_version"],
+                 "rows_per_txn": 1000,
+                 "txn_ms_p50": _median([r["txn_ms_p50"] for r in runs]),
+                 "txn_ms_p99": _median([r["txn_ms_p99"] for r in runs])}
+
+
+def _remove_db(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------- naive
+
+
+def naive(ctx: Context, row: RowResult) -> None:
+    port = free_port()
+    db = ctx.workdir / "naive.db"
+    argv = [_python(), str(SERVERS / "naive_fastapi.py"), "--port", str(port),
+            "--database", str(db)]
+    body = payloads.rest_body(1)
+    with Server("naive FastAPI app", argv, [port], ctx.log(row.name)) as server:
+        _http_probe(port, body, None)
+        runs = _wrk_runs(ctx, server, port, body, None, ctx.mode.seconds, ctx.mode.repeats,
+                         store=(db, 1))
+    _remove_db(db)
+    _fill_from_runs(row, runs, 1)
+    row.peak_rss_mb = server.peak_rss_mb
+
+
+# ----------------------------------------------------------------------------- gateway
+
+
+def _gateway_command() -> list[str]:
+    script = Path(sys.executable).parent / "event-gateway"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("event-gateway")
+    return [found] if found else [sys.executable, "-m", "event_gateway"]
+
+
+def _admin(ctx: Context, args: list[str], url: str) -> str:
+    argv = [*_gateway_command(), *args, "--database", url]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ctx.workdir,
+                         env={**os.environ, "EVENT_GATEWAY_DATABASE": url})
+    if out.returncode != 0:
+        why = (out.stderr or out.stdout).strip().splitlines()
+        raise RowError(f"`event-gateway {' '.join(args[:2])}` failed ({out.returncode}): "
+                       f"{why[-1] if why else 'no output'}")
+    return out.stdout.strip()
+
+
+@dataclass
+class Gateway:
+    server: Server
+    http_port: int
+    grpc_port: int
+    key: str
+    db: Path
+
+
+@contextmanager
+def gateway(ctx: Context, row: RowResult) -> Iterator[Gateway]:
+    """A fresh gateway on its own SQLite file, with a tenant and an unthrottled key."""
+    db = ctx.workdir / f"gateway-{row.name}.db"
+    _remove_db(db)
+    url = f"sqlite+aiosqlite:///{db}"
+    _admin(ctx, ["tenants", "add", payloads.TENANT, "--slug", "bench-store", "--number", "1"], url)
+    key = _admin(ctx, ["keys", "create", "--tenant", payloads.TENANT, "--name", "bench",
+                       "--limit", "per_key=100000000/minute",
+                       "--limit", "per_key_ip=100000000/minute"], url)
+    if not key or len(key.split()) != 1:
+        raise RowError(f"`keys create` printed {key[:80]!r}, not a key alone")
+    http_port, grpc_port = free_port(), free_port()
+    argv = [*_gateway_command(), "serve", "--http", f"127.0.0.1:{http_port}",
+            "--grpc", f"127.0.0.1:{grpc_port}", "--database", url]
+    server = Server("event-gateway serve", argv, [http_port, grpc_port], ctx.log(row.name),
+                    cwd=ctx.workdir)
+    with server:
+        _http_probe(http_port, payloads.rest_body(1), key)
+        _grpc_probe(grpc_port, payloads.grpc_message(1), key)
+        yield Gateway(server, http_port, grpc_port, key, db)
+    row.peak_rss_mb = server.peak_rss_mb
+    row.extra["server_log_tail"] = _log_tail(ctx.log(row.name))
+    _remove_db(db)
+
+
+def _log_tail(path: Path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-5:]
+    except OSError:
+        return []
+
+
+def _gateway_rest(per_request: int) -> Callable[[Context, RowResult], None]:
+    def run(ctx: Context, row: RowResult) -> None:
+        with gateway(ctx, row) as gw:
+            runs = _wrk_runs(ctx, gw.server, gw.http_port, payloads.rest_body(per_request),
+                             gw.key, ctx.mode.seconds, ctx.mode.repeats, store=(gw.db, per_request))
+        _fill_from_runs(row, runs, per_request)
+
+    return run
+
+
+def _gateway_grpc(per_request: int) -> Callable[[Context, RowResult], None]:
+    def run(ctx: Context, row: RowResult) -> None:
+        # h2load counts HTTP 200 as success whatever grpc-status said: the stored rows
+        # are the proof that the calls succeeded.
+        with gateway(ctx, row) as gw:
+            runs = _h2load_runs(ctx, gw.server, gw.grpc_port, payloads.grpc_message(per_request),
+                                gw.key, store=(gw.db, per_request))
+        _fill_from_runs(row, runs, per_request)
+
+    return run
+
+
+gateway_rest_single = _gateway_rest(1)
+gateway_rest_batch = _gateway_rest(100)
+gateway_grpc_single = _gateway_grpc(1)
+gateway_grpc_batch = _gateway_grpc(100)
+
+
+def gateway_latency(ctx: Context, row: RowResult) -> None:
+    """p99 of REST single-event requests sent at a constant 50% of the measured max rate."""
+    body = payloads.rest_body(1)
+    with gateway(ctx, row) as gw:
+        measured = ctx.results.get("rest-single")
+        if measured is not None and measured.req_per_s:
+            max_rate = measured.req_per_s
+            row.extra["max_rate_from"] = "rest-single row of this run"
+        else:
+            runs = _wrk_runs(ctx, gw.server, gw.http_port, body, gw.key,
+                             ctx.mode.seconds, 1)
+            max_rate = runs[0].req_per_s
+            row.extra["max_rate_from"] = "own wrk run (rest-single not in this run)"
+        rate = max(1.0, 0.5 * max_rate)
+        row.extra["max_rate"] = max_rate
+        row.extra["offered_rate"] = rate
+        body_file = ctx.file("rest-1.json", body)
+        before = _stored_events(gw.db)
+        argv = [_python(), "-m", "bench_lib.paced", "--port", str(gw.http_port),
+                "--path", payloads.REST_PATH, "--body-file", str(body_file),
+                "--header", f"x-api-key: {gw.key}", "--rate", f"{rate:.1f}",
+                "--seconds", str(ctx.mode.latency_seconds),
+                "--warmup", str(min(2.0, ctx.mode.warmup or 1.0))]
+        out = subprocess.run(argv, capture_output=True, text=True, cwd=SCRIPTS,
+                             timeout=ctx.mode.latency_seconds + 60,
+                             env={**os.environ, "PYTHONPATH": str(SCRIPTS)})
+        gw.server.check_alive()
+        if out.returncode != 0:
+            raise RowError(f"paced generator failed: {out.stderr.strip()[-300:]}")
+        result = json.loads(out.stdout)
+        stored = _stored_events(gw.db) - before
+    row.runs = [result]
+    bad = sum(v for k, v in result["statuses"].items() if not k.startswith("2"))
+    if result["ok"] == 0 or bad or result["unanswered"] or result["lost"]:
+        raise RowError(f"paced run: {result['ok']} ok, statuses {result['statuses']}, "
+                       f"{result['unanswered']} unanswered, {result['lost']} lost")
+    if stored < result["ok"]:
+        raise RowError(f"{result['ok']} events acknowledged but only {stored} stored")
+    row.req_per_s = result["achieved_per_s"]
+    row.events_per_s = result["achieved_per_s"]
+    row.p50_ms, row.p99_ms, row.p999_ms = result["p50_ms"], result["p99_ms"], result["p999_ms"]
+
+
+def gateway_rss(ctx: Context, row: RowResult) -> None:
+    """REST single-event at full load for the soak time; RSS early in the run vs at its end."""
+    body = payloads.rest_body(1)
+    with gateway(ctx, row) as gw:
+        memory = gw.server.memory
+        assert memory is not None
+        start = time.monotonic()
+        runs = _wrk_runs(ctx, gw.server, gw.http_port, body, gw.key, ctx.mode.soak_seconds, 1,
+                         store=(gw.db, 1))
+        end_rss = memory.sample()
+        load_start = start + (ctx.mode.warmup or 0.0)
+        early = memory.rss_at(load_start + ctx.mode.rss_flat_after)
+    _fill_from_runs(row, runs, 1)
+    row.extra["rss_mb_early"] = early / 1024 if early else None
+    row.extra["rss_mb_end"] = end_rss / 1024 if end_rss else None
+    row.extra["rss_early_at_s"] = ctx.mode.rss_flat_after
+    row.extra["soak_seconds"] = ctx.mode.soak_seconds
+
+
+@dataclass
+class RowSpec:
+    name: str
+    label: str
+    kind: str
+    run: Callable[[Context, RowResult], None]
+
+
+ROWS: tuple[RowSpec, ...] = (
+    RowSpec("limit-asgi", "limit: raw ASGI app (uvicorn)", "limit", limit_asgi),
+    RowSpec("limit-grpc", "limit: raw grpc.aio handler", "limit", limit_grpc),
+    RowSpec("limit-sqlite", "limit: sqlite3 executemany", "limit", limit_sqlite),
+    RowSpec("naive", "naive: FastAPI+SQLModel, 1 event", "naive", naive),
+    RowSpec("rest-single", "gateway: REST 1 event", "gateway", gateway_rest_single),
+    RowSpec("rest-batch", "gateway: REST 100 events", "gateway", gateway_rest_batch),
+    RowSpec("grpc-single", "gateway: gRPC 1 event", "gateway", gateway_grpc_single),
+    RowSpec("grpc-batch", "gateway: gRPC 100 events", "gateway", gateway_grpc_batch),
+    RowSpec("latency", "gateway: REST 1 event, paced 50%", "gateway", gateway_latency),
+    RowSpec("rss", "gateway: REST 1 event, RSS soak", "gateway", gateway_rss),
+)
+GROUPS = {
+    "limits": ("limit-asgi", "limit-grpc", "limit-sqlite"),
+    "gateway": ("rest-single", "rest-batch", "grpc-single", "grpc-batch", "latency", "rss"),
+    "all": tuple(r.name for r in ROWS),
+}
