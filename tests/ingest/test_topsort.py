@@ -77,6 +77,7 @@ async def test_placement_is_not_required(writer, catalog, settings) -> None:
             {"purchases[1].items[0].productId", "purchases[1].items[1].unitPrice"},
         ),
         ({"purchases": [click(items=[{"productId": "p", "unitPrice": 1, "quantity": 0}])]}, {"purchases[0].items[0].quantity"}),
+        ({"purchases": [click(items=[{"productId": "p"}])]}, {"purchases[0].items[0].unitPrice"}),
         ({"pageviews": [click()]}, {"pageviews[0].page"}),
         ({"pageviews": [click(page={"value": "x"})]}, {"pageviews[0].page.type", "pageviews[0].page.pageId"}),
     ],
@@ -108,3 +109,4 @@ async def test_writer_failure_propagates(writer, catalog, settings) -> None:
     writer.fail_with = errors.Unavailable("down", retry_after=1)
     with pytest.raises(errors.Unavailable):
         await report(writer, catalog, settings, {"clicks": [click()]})
+

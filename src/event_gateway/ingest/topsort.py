@@ -48,7 +48,9 @@ def _purchase_violations(path: str, event: pb.Purchase) -> Violations:
         item_path = f"{path}.items[{i}]"
         if not item.product_id:
             out.append(common.missing(f"{item_path}.productId", "productId"))
-        if item.unit_price < 0:
+        if not item.HasField("unit_price"):
+            out.append(common.missing(f"{item_path}.unitPrice", "unitPrice"))
+        elif item.unit_price < 0:
             out.append(
                 errors.FieldViolation(f"{item_path}.unitPrice", "unitPrice must not be negative")
             )
