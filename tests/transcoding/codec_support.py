@@ -6,8 +6,10 @@ pool, where google.protobuf.Any resolves them (for json_format and for the codec
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +24,7 @@ def codec_test_pb2() -> ModuleType:
     from grpc_tools import protoc
 
     out = Path(tempfile.mkdtemp(prefix="codec_test_pb2_"))
+    atexit.register(shutil.rmtree, out, True)
     include = Path(grpc_tools.__file__).parent / "_proto"
     code = protoc.main(
         [

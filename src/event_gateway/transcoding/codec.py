@@ -305,7 +305,8 @@ class _Plans:
                             if chosen is None:
                                 chosen = {guard}
                             elif guard in chosen:
-                                raise DecodeError("duplicate", f"more than one field of oneof {guard}")
+                                raise DecodeError(
+                                    "duplicate", f"more than one field of oneof {guard}")
                             else:
                                 chosen.add(guard)
                         elif obj.get(guard.key) is not None:
@@ -325,7 +326,7 @@ class _Plans:
         return fill_message
 
     def _compile_handler(self, field: FieldDescriptor) -> Handler:
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        if _is_map(field):
             return self._map_handler(field)
         if field.is_repeated:
             if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
@@ -562,8 +563,7 @@ class _Plans:
             if field.has_presence:
                 continue
             if field.is_repeated:
-                is_map = field.message_type is not None and field.message_type.GetOptions().map_entry
-                defaults.append((self._output_name(field), dict if is_map else list))
+                defaults.append((self._output_name(field), dict if _is_map(field) else list))
             else:
                 value = self._field_encoder(field)(field.default_value)
                 defaults.append((self._output_name(field), lambda value=value: value))
@@ -571,7 +571,7 @@ class _Plans:
 
     def _field_encoder(self, field: FieldDescriptor) -> Callable[[Any], Any]:
         alias = self.options.enum_json_value
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        if _is_map(field):
             value_field = field.message_type.fields_by_name["value"]
             convert = self._single_encoder(value_field, alias)
             return lambda value: {encode_map_key(k): convert(v) for k, v in value.items()}
@@ -611,6 +611,10 @@ def _is_synthetic(field: FieldDescriptor) -> bool:
     # upb exposes no has_synthetic flag in every version; proto3 optional fields are the
     # only members of a oneof named "_" + field name.
     return field.containing_oneof.name == "_" + field.name and field.has_presence
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
 
 
 def _direct_type(field: FieldDescriptor) -> type | None:

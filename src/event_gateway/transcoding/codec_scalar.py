@@ -284,7 +284,9 @@ def enum_decoder(enum: EnumDescriptor, alias: EnumAlias | None, ignore_unknown: 
 # ---------------------------------------------------------------- the decoder for a field
 
 
-def scalar_decoder(field: FieldDescriptor, alias: EnumAlias | None, ignore_unknown: bool) -> Decoder:
+def scalar_decoder(
+    field: FieldDescriptor, alias: EnumAlias | None, ignore_unknown: bool
+) -> Decoder:
     """Decoder of one scalar (non-message) value of the field's type."""
     cpp = field.cpp_type
     if cpp in _INT_RANGES:

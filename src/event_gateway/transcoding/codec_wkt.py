@@ -183,7 +183,8 @@ def _struct_fillers(max_depth: int) -> tuple[Fill, Fill, Fill]:
             except UnicodeEncodeError:
                 raise _at_key(DecodeError("invalid", "string is not valid Unicode"), key) from None
             except OverflowError:
-                raise _at_key(DecodeError("range", "number is out of range for double"), key) from None
+                error = DecodeError("range", "number is out of range for double")
+                raise _at_key(error, key) from None
             except (TypeError, ValueError):
                 raise _at_key(DecodeError("invalid", "object key is not a string"), key) from None
 
