@@ -1,0 +1,151 @@
+"""CORS as pure ASGI middleware, with the allowed origins chosen per path group.
+
+Browsers call the public APIs (storefront analytics, from any shop's pages) directly,
+so their paths allow `public_origins` ("*" by default). Every other path allows only
+`origins` (none by default): those APIs authenticate with secret keys that belong on
+servers, not in pages.
+
+- A preflight (OPTIONS with Access-Control-Request-Method) is answered here: 204 with
+  Allow-Origin, Allow-Methods, the requested headers when all are allowed, and
+  Max-Age; 400 without CORS headers when the origin, method or a header is refused.
+- Other requests pass through; an allowed Origin gets Allow-Origin (the origin echoed)
+  and Expose-Headers on the answer. A refused origin's request is not blocked: the
+  browser withholds the answer, and non-browser clients do not use CORS.
+- Every answer to a request with an Origin carries `Vary: Origin`, since it depends on
+  it. Access-Control-Allow-Credentials is never sent: no API uses cookies, and without
+  it a page cannot ride a visitor's ambient credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from event_gateway.config import CorsSettings
+from event_gateway.web.responses import ASGIApp, Message, Receive, Scope, Send
+
+DEFAULT_ALLOW_HEADERS = frozenset(
+    {"content-type", "x-api-key", "authorization", "content-encoding", "accept", "x-requested-with"}
+)
+# Headers scripts may read: rate-limit state and when to retry.
+DEFAULT_EXPOSE_HEADERS = (
+    "retry-after",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "ratelimit",
+    "ratelimit-policy",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CorsOptions:
+    public_paths: frozenset[str] = frozenset()
+    public_origins: tuple[str, ...] = ("*",)
+    origins: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ("GET", "POST", "OPTIONS")
+    allow_headers: frozenset[str] = DEFAULT_ALLOW_HEADERS
+    expose_headers: tuple[str, ...] = DEFAULT_EXPOSE_HEADERS
+    max_age: int = 600
+    _public: frozenset[str] = field(init=False, default=frozenset())
+    _private: frozenset[str] = field(init=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_public", frozenset(self.public_origins))
+        object.__setattr__(self, "_private", frozenset(self.origins))
+
+    @classmethod
+    def from_settings(cls, settings: CorsSettings, public_paths: Iterable[str]) -> CorsOptions:
+        return cls(
+            public_paths=frozenset(public_paths),
+            public_origins=tuple(settings.public_origins),
+            origins=tuple(settings.origins),
+            max_age=settings.max_age,
+        )
+
+    def origin_allowed(self, path: str, origin: str) -> bool:
+        allowed = self._public if path in self.public_paths else self._private
+        return "*" in allowed or origin in allowed
+
+
+class CorsMiddleware:
+    def __init__(self, app: ASGIApp, options: CorsOptions) -> None:
+        self._app = app
+        self._options = options
+        self._methods = ", ".join(options.allow_methods).encode()
+        self._expose = ", ".join(options.expose_headers).encode()
+        self._max_age = str(options.max_age).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        origin = _header(scope, b"origin")
+        if origin is None:
+            await self._app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+            await self._preflight(scope, origin, send)
+            return
+        allowed = self._options.origin_allowed(scope["path"], origin)
+        await self._app(scope, receive, self._decorating(send, origin, allowed))
+
+    async def _preflight(self, scope: Scope, origin: str, send: Send) -> None:
+        options = self._options
+        method = (_header(scope, b"access-control-request-method") or "").upper()
+        requested = [
+            h.strip().lower()
+            for h in (_header(scope, b"access-control-request-headers") or "").split(",")
+            if h.strip()
+        ]
+        refused = (
+            not options.origin_allowed(scope["path"], origin)
+            or method not in options.allow_methods
+            or any(h not in options.allow_headers for h in requested)
+        )
+        if refused:
+            await _answer(send, 400, [(b"vary", b"Origin"), (b"content-type", b"text/plain")],
+                          b"CORS preflight refused")
+            return
+        headers = [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-methods", self._methods),
+            (b"access-control-max-age", self._max_age),
+            (b"vary", b"Origin"),
+        ]
+        if requested:
+            headers.append((b"access-control-allow-headers", ", ".join(requested).encode()))
+        await _answer(send, 204, headers, b"")
+
+    def _decorating(self, send: Send, origin: str, allowed: bool) -> Send:
+        extra: list[tuple[bytes, bytes]] = []
+        if allowed:
+            extra = [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-expose-headers", self._expose),
+            ]
+
+        async def decorated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v) for k, v in message.get("headers", ()) if k.lower() != b"vary"
+                ]
+                vary = [v for k, v in message.get("headers", ()) if k.lower() == b"vary"]
+                headers.append((b"vary", b", ".join([*vary, b"Origin"])))
+                headers.extend(extra)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return decorated
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
