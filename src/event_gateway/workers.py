@@ -1,0 +1,263 @@
+"""Several worker processes sharing the ports, and the shutdown of one worker.
+
+`supervise` is `serve --workers N`. The supervisor binds the HTTP port itself
+(SO_REUSEPORT) and hands the listening socket to every worker, so all of them accept
+on it. gRPC cannot adopt a socket, so each worker's grpc.aio server binds the gRPC port
+with the "grpc.so_reuseport" option; the supervisor binds it first, without listening,
+to fail fast when it is taken and to resolve port 0 to one port that every worker then
+uses. It sets PROMETHEUS_MULTIPROC_DIR to a fresh directory before any worker starts,
+so /metrics in any worker reports all of them, forwards SIGTERM/SIGINT, restarts a
+worker that dies on its own, and exits 0 once every worker has drained.
+
+`graceful_shutdown` is what one worker does on SIGTERM: report NOT_SERVING first (so
+health-checking balancers stop routing here), stop accepting and drain in-flight calls
+on both transports, then flush the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from event_gateway.config import Settings
+from event_gateway.observability.metrics import MULTIPROC_ENV, mark_process_dead
+from event_gateway.web.health import set_not_serving
+
+logger = logging.getLogger("event_gateway.workers")
+
+RunWorker = Callable[[Settings, Sequence[socket.socket]], int]
+
+# Extra seconds the supervisor waits past shutdown_grace before killing a worker: the
+# worker's own grace covers draining; this covers flushing the writer and exiting.
+KILL_MARGIN = 5.0
+# A worker that dies sooner than this after starting is restarted with a growing delay,
+# so a worker that cannot start (bad database URL) does not spin the CPU.
+STABLE_AFTER = 10.0
+MAX_RESTART_DELAY = 30.0
+
+
+# --- one worker -------------------------------------------------------------------------
+
+
+async def graceful_shutdown(
+    grpc_server: Any,
+    uvicorn_server: Any,
+    writer: Any,
+    health: Any,
+    grace: float,
+    *,
+    http_serving: asyncio.Task[Any] | None = None,
+    readiness: Any = None,
+    service_names: Sequence[str] = (),
+) -> None:
+    """Stop one worker cleanly; returns once everything accepted has been stored.
+
+    1. gRPC health NOT_SERVING for every service (and /readyz 503 via `readiness`), before
+       anything stops: the reverse of BentoML's order, which stops first.
+    2. Stop accepting and drain, both transports at once, each within `grace` seconds:
+       grpc.aio's stop(grace) refuses new calls and waits for running ones; uvicorn's
+       should_exit closes its listeners and waits for open requests (its
+       timeout_graceful_shutdown bounds that; `http_serving` is its serve() task).
+    3. Flush the writer: every write() whose caller was answered is already committed,
+       and close() commits whatever is still queued.
+    """
+    await set_not_serving(health, service_names)
+    if readiness is not None:
+        readiness.start_draining()
+    uvicorn_server.should_exit = True
+    drains = [grpc_server.stop(grace)]
+    if http_serving is not None and not http_serving.done():
+        drains.append(_within(http_serving, grace))
+    await asyncio.gather(*drains)
+    await writer.close()
+
+
+async def _within(task: asyncio.Task[Any], grace: float) -> None:
+    # uvicorn cancels what it could not drain after timeout_graceful_shutdown; this bound
+    # only guards against a server configured without one.
+    try:
+        await asyncio.wait_for(asyncio.shield(task), grace + KILL_MARGIN)
+    except TimeoutError:
+        logger.warning("HTTP server still draining after %.1fs; moving on", grace + KILL_MARGIN)
+
+
+# --- the supervisor ---------------------------------------------------------------------
+
+
+def host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _format(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bind_reuseport(address: str, listen: bool) -> socket.socket:
+    """A TCP socket bound with SO_REUSEPORT (and listening when `listen`)."""
+    host, port = host_port(address)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if listen:
+            sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _worker_main(run_worker: RunWorker, settings: Settings, sockets: list[socket.socket]) -> None:
+    sys.exit(run_worker(settings, sockets))
+
+
+@dataclass
+class _Slot:
+    index: int
+    process: BaseProcess | None = None
+    started: float = 0.0
+    restart_delay: float = 0.0
+    exit_codes: list[int] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, run_worker: RunWorker) -> None:
+        self._settings = settings
+        self._run_worker = run_worker
+        self._context = multiprocessing.get_context("spawn")
+        self._slots = [_Slot(i) for i in range(settings.workers)]
+        self._stopping = False
+        self._all_exited = asyncio.Event()
+        self._worker_settings = settings
+        self._sockets: list[socket.socket] = []
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        http = bind_reuseport(self._settings.http, listen=True)
+        grpc_reservation = bind_reuseport(self._settings.grpc, listen=False)
+        try:
+            self._sockets = [http]
+            self._worker_settings = self._settings.model_copy(
+                update={
+                    "http": _format(*http.getsockname()[:2]),
+                    "grpc": _format(*grpc_reservation.getsockname()[:2]),
+                    "workers": 1,
+                }
+            )
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+            for slot in self._slots:
+                self._start(slot)
+            logger.info(
+                "supervisor %d: %d workers on HTTP %s and gRPC %s",
+                os.getpid(), len(self._slots),
+                self._worker_settings.http, self._worker_settings.grpc,
+            )
+            await self._all_exited.wait()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            http.close()
+            grpc_reservation.close()
+        clean = all(_clean_exit(slot.exit_codes[-1]) for slot in self._slots if slot.exit_codes)
+        return 0 if clean else 1
+
+    @property
+    def worker_settings(self) -> Settings:
+        return self._worker_settings
+
+    def stop(self) -> None:
+        """Begin shutdown: SIGTERM every worker, SIGKILL the ones still alive after grace."""
+        if self._stopping:
+            return
+        self._stopping = True
+        logger.info("supervisor: stopping %d workers", len(self._slots))
+        for slot in self._slots:
+            if slot.process is not None and slot.process.is_alive() and slot.process.pid:
+                os.kill(slot.process.pid, signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        loop.call_later(self._settings.shutdown_grace + KILL_MARGIN, self._kill_stragglers)
+        self._check_all_exited()
+
+    def _start(self, slot: _Slot) -> None:
+        if self._stopping:
+            return
+        process = self._context.Process(
+            target=_worker_main,
+            args=(self._run_worker, self._worker_settings, self._sockets),
+            name=f"event-gateway-worker-{slot.index}",
+        )
+        process.start()
+        slot.process = process
+        slot.started = time.monotonic()
+        asyncio.get_running_loop().add_reader(process.sentinel, self._exited, slot, process)
+
+    def _exited(self, slot: _Slot, process: BaseProcess) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(process.sentinel)
+        process.join()
+        code = process.exitcode if process.exitcode is not None else -1
+        slot.exit_codes.append(code)
+        if process.pid is not None:
+            mark_process_dead(process.pid)
+        if self._stopping:
+            self._check_all_exited()
+            return
+        ran = time.monotonic() - slot.started
+        slot.restart_delay = (
+            0.0 if ran >= STABLE_AFTER else min(MAX_RESTART_DELAY, max(0.5, slot.restart_delay * 2))
+        )
+        logger.warning(
+            "worker %s (pid %s) exited with %s after %.1fs; restarting in %.1fs",
+            slot.index, process.pid, code, ran, slot.restart_delay,
+        )
+        loop.call_later(slot.restart_delay, self._start, slot)
+
+    def _check_all_exited(self) -> None:
+        if all(s.process is None or s.process.exitcode is not None for s in self._slots):
+            # A worker started just before the signal may not be reaped yet: wait for it.
+            if all(s.process is None or s.exit_codes for s in self._slots):
+                self._all_exited.set()
+
+    def _kill_stragglers(self) -> None:
+        for slot in self._slots:
+            if slot.process is not None and slot.process.is_alive() and slot.process.pid:
+                logger.error("worker %s did not drain in time; killing it", slot.index)
+                os.kill(slot.process.pid, signal.SIGKILL)
+
+
+def _clean_exit(code: int) -> bool:
+    # A worker killed by our SIGTERM before it installed its handler had nothing to drain.
+    return code in (0, -signal.SIGTERM, -signal.SIGINT)
+
+
+def supervise(settings: Settings, run_worker: RunWorker) -> int:
+    """`serve --workers N`: run N workers until SIGTERM/SIGINT; 0 when all drained."""
+    # Always a fresh directory (inside the operator's, when one is set): files left by an
+    # earlier run would be summed into this one's counters.
+    previous = os.environ.get(MULTIPROC_ENV)
+    directory = tempfile.mkdtemp(prefix="event-gateway-metrics-", dir=previous or None)
+    os.environ[MULTIPROC_ENV] = directory  # inherited by every spawned worker
+    try:
+        return asyncio.run(Supervisor(settings, run_worker).run())
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
+        shutil.rmtree(directory, ignore_errors=True)

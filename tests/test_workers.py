@@ -1,0 +1,269 @@
+"""The supervisor with real processes, sockets and signals; graceful_shutdown in-process.
+
+The worker used here is trivial but real: it serves HTTP on the socket it is handed
+(answering its pid), runs a grpc.aio server with the health service on the shared
+gRPC port (so_reuseport), writes a marker file when it starts and when it drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+import uvicorn
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from event_gateway.config import Settings
+from event_gateway.workers import bind_reuseport, graceful_shutdown, host_port
+
+MARKERS_ENV = "EG_TEST_MARKERS"
+
+
+def trivial_worker(settings: Settings, sockets: Sequence[socket.socket]) -> int:
+    return asyncio.run(_trivial(settings, sockets))
+
+
+async def _trivial(settings: Settings, sockets: Sequence[socket.socket]) -> int:
+    markers = Path(os.environ[MARKERS_ENV])
+    pid = os.getpid()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = str(pid).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+                     % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    http = await asyncio.start_server(answer, sock=sockets[0])
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+    servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    host, port = host_port(settings.grpc)
+    server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    (markers / f"started-{pid}").write_text(f"{settings.http} {settings.grpc} "
+                                            f"{os.environ.get('PROMETHEUS_MULTIPROC_DIR', '')}")
+    await stop.wait()
+    http.close()
+    await server.stop(1)
+    (markers / f"drained-{pid}").write_text("ok")
+    return 0
+
+
+def _pids(markers: Path, kind: str) -> set[int]:
+    return {int(p.name.split("-")[1]) for p in markers.glob(f"{kind}-*")}
+
+
+def _wait_for(predicate, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+_SUPERVISOR = """
+import sys
+from event_gateway.config import Settings
+from event_gateway.workers import supervise
+from tests.test_workers import trivial_worker
+settings = Settings(http=sys.argv[1], grpc=sys.argv[2], workers=int(sys.argv[3]), shutdown_grace=5)
+sys.exit(supervise(settings, trivial_worker))
+"""
+
+
+@pytest.fixture
+def supervisor(tmp_path: Path):  # type: ignore[no-untyped-def]
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(workers: int, http: str = "127.0.0.1:0", grpc_address: str = "127.0.0.1:0"):  # type: ignore[no-untyped-def]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SUPERVISOR, http, grpc_address, str(workers)],
+            env={**os.environ, MARKERS_ENV: str(markers)},
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        procs.append(proc)
+        _wait_for(lambda: len(_pids(markers, "started")) >= workers, f"{workers} workers")
+        return proc, markers
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _addresses(markers: Path) -> tuple[str, str, str]:
+    first = next(markers.glob("started-*")).read_text().split(" ")
+    return first[0], first[1], first[2]
+
+
+def _http_pid(address: str) -> int:
+    return int(httpx.get(f"http://{address}/", timeout=10).text)
+
+
+def _grpc_serving(address: str) -> bool:
+    async def check() -> bool:
+        async with grpc.aio.insecure_channel(address) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=10
+            )
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    return asyncio.run(check())
+
+
+def test_workers_share_both_ports_and_drain_on_sigterm(supervisor) -> None:  # type: ignore[no-untyped-def]
+    proc, markers = supervisor(3)
+    http, grpc_address, metrics_dir = _addresses(markers)
+    started = _pids(markers, "started")
+    assert len(started) == 3
+    # Port 0 was resolved once by the supervisor: every worker got the same real ports.
+    assert {p.read_text() for p in markers.glob("started-*")} == {f"{http} {grpc_address} {metrics_dir}"}
+    assert not http.endswith(":0") and not grpc_address.endswith(":0")
+    assert metrics_dir and Path(metrics_dir).is_dir()
+    assert _http_pid(http) in started
+    assert _grpc_serving(grpc_address)
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    assert _pids(markers, "drained") == started
+    assert not Path(metrics_dir).exists()  # the supervisor's own directory is removed
+
+
+def test_sigint_is_forwarded_too(supervisor) -> None:  # type: ignore[no-untyped-def]
+    proc, markers = supervisor(2)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 0
+    assert _pids(markers, "drained") == _pids(markers, "started")
+
+
+def test_a_crashed_worker_is_replaced(supervisor) -> None:  # type: ignore[no-untyped-def]
+    proc, markers = supervisor(2)
+    http, _, _ = _addresses(markers)
+    victim = min(_pids(markers, "started"))
+    os.kill(victim, signal.SIGKILL)
+    _wait_for(lambda: len(_pids(markers, "started")) == 3, "a replacement worker")
+    alive = _pids(markers, "started") - {victim}
+    assert _http_pid(http) in alive  # the shared socket outlived the dead worker
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    assert _pids(markers, "drained") == alive
+
+
+def test_a_taken_port_fails_fast() -> None:
+    with bind_reuseport("127.0.0.1:0", listen=True) as taken:
+        # A socket bound WITHOUT SO_REUSEPORT keeps the port to itself.
+        plain = socket.socket()
+        plain.bind(("127.0.0.1", 0))
+        plain.listen()
+        try:
+            port = plain.getsockname()[1]
+            with pytest.raises(OSError):
+                bind_reuseport(f"127.0.0.1:{port}", listen=True)
+        finally:
+            plain.close()
+        assert taken.getsockname()[1] > 0
+
+
+# --- graceful_shutdown ------------------------------------------------------------------
+
+
+class _Writer:
+    def __init__(self, log: list[str]) -> None:
+        self._log = log
+
+    async def close(self) -> None:
+        self._log.append("writer closed")
+
+
+class _RecordingHealth(health.aio.HealthServicer):
+    def __init__(self, log: list[str]) -> None:
+        super().__init__()
+        self._log = log
+
+    async def enter_graceful_shutdown(self) -> None:
+        self._log.append("health not serving")
+        await super().enter_graceful_shutdown()
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
+        pass
+
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+
+async def test_graceful_shutdown_reports_not_serving_first_and_drains_before_flushing() -> None:
+    log: list[str] = []
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def slow_app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        entered.set()
+        await release.wait()
+        log.append("request finished")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    sock = bind_reuseport("127.0.0.1:0", listen=True)
+    port = sock.getsockname()[1]
+    http = _Server(uvicorn.Config(slow_app, lifespan="off", log_config=None,
+                                  timeout_graceful_shutdown=10))
+    serving = asyncio.create_task(http.serve(sockets=[sock]))
+    grpc_server = grpc.aio.server()
+    servicer = _RecordingHealth(log)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, grpc_server)
+    grpc_port = grpc_server.add_insecure_port("127.0.0.1:0")
+    await grpc_server.start()
+    await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+
+    async with httpx.AsyncClient() as client:
+        while not http.started:
+            await asyncio.sleep(0.01)
+        in_flight = asyncio.create_task(client.get(f"http://127.0.0.1:{port}/"))
+        await entered.wait()
+        shutdown = asyncio.create_task(
+            graceful_shutdown(grpc_server, http, _Writer(log), servicer, 10,
+                              http_serving=serving, service_names=["x.v1.S"])
+        )
+        while "health not serving" not in log:
+            await asyncio.sleep(0.01)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+                assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            except grpc.aio.AioRpcError as exc:  # already stopped accepting: also fine
+                assert exc.code() == grpc.StatusCode.UNAVAILABLE
+        assert "writer closed" not in log  # still draining the request in flight
+        release.set()
+        response = await in_flight
+        await shutdown
+    assert response.status_code == 200
+    assert log == ["health not serving", "request finished", "writer closed"]
+    assert serving.done()
+    sock.close()
