@@ -1,0 +1,86 @@
+"""Log formats and redaction: no credential ever reaches a log line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from event_gateway.config import Settings
+from event_gateway.observability.logging import (
+    configure_logging,
+    redact,
+    redact_metadata,
+    redact_url,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("POST /create-events?api_key=s3cret&x=1", "s3cret"),
+        ("POST /api/v1/events?key=s3cret", "s3cret"),
+        ("Authorization: Bearer tok.en-s3cret", "tok.en-s3cret"),
+        ("authorization=Basic dXNlcjpzM2NyZXQ=", "dXNlcjpzM2NyZXQ="),
+        ("metadata=(('x-api-key', 's3cret'), ('user-agent', 'ua'))", "s3cret"),
+        ('{"x-api-key": "s3cret"}', "s3cret"),
+        ("X-API-KEY: s3cret", "s3cret"),
+    ],
+)
+def test_redact_masks_credentials_anywhere(text: str, secret: str) -> None:
+    assert secret not in redact(text)
+    assert "***" in redact(text)
+
+
+def test_redact_keeps_other_text() -> None:
+    line = "POST /api/v1/events?monkey=1 code=OK keyboard=2"
+    assert redact(line) == line
+
+
+def test_redact_url_and_metadata() -> None:
+    assert redact_url("http://h/create-events?api_key=abc&dsid=1") == (
+        "http://h/create-events?api_key=***&dsid=1"
+    )
+    assert redact_metadata([("x-api-key", "k"), ("authorization", "Bearer t"), ("a", "b")]) == [
+        ("x-api-key", "***"), ("authorization", "***"), ("a", "b")
+    ]
+
+
+@pytest.fixture
+def restore_root():  # type: ignore[no-untyped-def]
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _emit(settings: Settings) -> str:
+    stream = io.StringIO()
+    listener = configure_logging(settings, stream)
+    logging.getLogger("event_gateway.access").info(
+        "access", extra={"access": {"api": "depict", "code": "OK", "ms": 1.5, "client_ip": "::1"}}
+    )
+    logging.getLogger("other").warning("GET /create-events?api_key=leak")
+    listener.stop()
+    return stream.getvalue()
+
+
+def test_json_lines(restore_root: None) -> None:
+    lines = _emit(Settings(log_json=True)).splitlines()
+    access, other = (json.loads(line) for line in lines)
+    assert access["logger"] == "event_gateway.access" and access["level"] == "info"
+    assert (access["api"], access["code"], access["ms"], access["client_ip"]) == (
+        "depict", "OK", 1.5, "::1")
+    assert other["msg"] == "GET /create-events?api_key=***"
+
+
+def test_text_lines(restore_root: None) -> None:
+    text = _emit(Settings(log_json=False, log_level="debug"))
+    assert "api=depict code=OK ms=1.5 client_ip=::1" in text
+    assert "leak" not in text
