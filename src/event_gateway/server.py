@@ -1,0 +1,289 @@
+"""One gateway process: the gRPC server and the REST app in one event loop.
+
+Both transports share one interceptor chain and one set of servicers: gRPC calls reach
+them through grpc.aio, REST calls through the transcoder's in-process dispatcher, which
+runs the very same interceptors. Everything API-specific the transcoder needs (enum
+spellings, success statuses, error dialects, credential query parameters, response
+headers) is computed here from the contract and passed in as options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import uvicorn
+from google.protobuf.descriptor import MethodDescriptor
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from event_gateway import dialects, ingest
+from event_gateway.config import Settings
+from event_gateway.contract import Contract, CredentialLocation, default_contract, enum_json_value
+from event_gateway.interceptors import build_interceptors
+from event_gateway.observability.access import AccessInterceptor
+from event_gateway.observability.events import CountingWriter
+from event_gateway.observability.logging import configure_logging
+from event_gateway.observability.metrics import Metrics
+from event_gateway.policy.auth import Authenticator
+from event_gateway.policy.stores import MemoryStore, ThrottleStore
+from event_gateway.policy.stores.redis import RedisStore
+from event_gateway.policy.throttle import Throttler
+from event_gateway.storage.catalog import SqlCatalog
+from event_gateway.storage.engine import create_engine, ping
+from event_gateway.storage.writer import GroupCommitWriter
+from event_gateway.transcoding import (
+    CodecOptions,
+    ErrorRenderer,
+    InProcessDispatcher,
+    TranscodingApp,
+    TranscodingOptions,
+    default_renderer_for,
+    routes_for_service,
+    rpc_name,
+)
+from event_gateway.web.app import gateway_web_app
+from event_gateway.web.health import Health, ReadinessCheck, set_serving
+from event_gateway.workers import graceful_shutdown
+
+logger = logging.getLogger("event_gateway.server")
+
+# Response metadata that becomes REST response headers (rate-limit state, Retry-After).
+RESPONSE_HEADERS = frozenset(
+    {"x-ratelimit-limit", "x-ratelimit-remaining", "ratelimit", "ratelimit-policy", "retry-after"}
+)
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOptions:
+    """The transcoder's behaviour for our APIs, derived from the contract."""
+
+    def spec(method: MethodDescriptor) -> Any:
+        return contract.method(rpc_name(method))
+
+    def query_credentials(method: MethodDescriptor) -> Mapping[str, str]:
+        found = spec(method)
+        if found is None:
+            return {}
+        return {
+            c.name: c.name
+            for c in found.api.credentials
+            if c.location == CredentialLocation.CREDENTIAL_LOCATION_QUERY
+        }
+
+    def success_status(method: MethodDescriptor) -> int:
+        found = spec(method)
+        return found.success_status if found is not None else 200
+
+    def error_renderer(method: MethodDescriptor | None) -> ErrorRenderer:
+        found = spec(method) if method is not None else None
+        if found is not None:
+            renderer = dialects.renderer_for(found.api.error_dialect)
+            if renderer is not None:
+                return renderer
+        return default_renderer_for(method)
+
+    header_credentials = {
+        c.name
+        for api in contract.apis
+        for c in api.credentials
+        if c.location == CredentialLocation.CREDENTIAL_LOCATION_HEADER
+    }
+    base = TranscodingOptions()
+    return TranscodingOptions(
+        codec=CodecOptions(enum_json_value=enum_json_value),
+        max_body_bytes=settings.max_body_bytes,
+        max_decompressed_bytes=settings.max_body_bytes,
+        incoming_headers=base.incoming_headers | header_credentials,
+        query_to_metadata=query_credentials,
+        success_status=success_status,
+        outgoing_headers=lambda key: key if key in RESPONSE_HEADERS else None,
+        error_renderer=error_renderer,
+    )
+
+
+def throttle_store_for(settings: Settings, metrics: Metrics) -> tuple[ThrottleStore, Any]:
+    """The configured throttle store, and the Redis client when limits live in Redis."""
+    # A configured Redis URL means shared limits: that is what it is configured for.
+    if settings.redis_url is None:
+        if settings.throttle.store == "redis":
+            raise ValueError("throttle.store is redis but no redis_url is configured")
+        return MemoryStore(), None
+    import redis.asyncio as redis
+
+    # A blocking pool: with the default pool, a burst above its size would raise a
+    # connection error and fail open, which is not an outage.
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.redis_url.get_secret_value(), max_connections=64, timeout=1
+    )
+    client = redis.Redis(connection_pool=pool)
+    store = RedisStore(
+        client,
+        fail_open=settings.throttle.fail_open,
+        on_unavailable=metrics.throttle_store_hook(settings.throttle.fail_open),
+    )
+    return store, client
+
+
+@dataclass
+class Gateway:
+    """Everything one process runs, built but not yet listening."""
+
+    settings: Settings
+    contract: Contract
+    grpc_server: grpc.aio.Server
+    asgi_app: Callable[..., Any]
+    readiness: Health
+    health: health.aio.HealthServicer
+    writer: GroupCommitWriter
+    close_stores: Callable[[], Any]
+
+    @property
+    def service_names(self) -> list[str]:
+        return [api.service.full_name for api in self.contract.apis]
+
+
+async def build_gateway(settings: Settings, metrics: Metrics) -> Gateway:
+    contract = default_contract()
+    engine = create_engine(settings.database.get_secret_value())
+    writer = GroupCommitWriter(engine, settings.writer, observer=metrics.writer_observer())
+    writer.start()
+    catalog = SqlCatalog(engine)
+    throttle_store, redis_client = throttle_store_for(settings, metrics)
+    authenticator = Authenticator(
+        catalog, failure_store=throttle_store, failure_rate=settings.throttle.auth_failures
+    )
+    throttler = Throttler(throttle_store, contract, overrides=settings.throttle.limits)
+    interceptors = build_interceptors(
+        contract,
+        authenticator,
+        throttler,
+        settings.trusted_proxies,
+        extra_outer=[AccessInterceptor(contract, metrics)],
+    )
+
+    grpc_server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", settings.max_body_bytes)],
+    )
+    dispatcher = InProcessDispatcher(interceptors=interceptors)
+    counted = CountingWriter(writer, metrics)
+    for add_to_server, servicer in ingest.build_servicers(counted, catalog, settings):
+        add_to_server(servicer, grpc_server)
+        add_to_server(servicer, dispatcher)
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
+    names = [api.service.full_name for api in contract.apis]
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], grpc_server)
+
+    routes = [route for api in contract.apis for route in routes_for_service(api.service)]
+    transcoder = TranscodingApp(routes, dispatcher, transcoding_options(contract, settings))
+
+    async def database_ready() -> bool:
+        await ping(engine)
+        return True
+
+    async def writer_not_saturated() -> bool:
+        # Saturated: a write of one more 100-event batch would be refused.
+        return writer.queue_rows + 100 <= settings.writer.queue_rows
+
+    checks = [ReadinessCheck("database", database_ready), ReadinessCheck("writer", writer_not_saturated)]
+    if redis_client is not None:
+        checks.append(ReadinessCheck("redis", redis_client.ping))
+    asgi_app, readiness = gateway_web_app(transcoder, contract, settings, metrics, checks)
+
+    async def close_stores() -> None:
+        await throttle_store.aclose()
+        await engine.dispose()
+
+    return Gateway(
+        settings, contract, grpc_server, asgi_app, readiness, health_servicer, writer, close_stores
+    )
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside our loop: the gateway, not uvicorn, owns the signal handlers."""
+
+    def capture_signals(self) -> Any:
+        return nullcontext()
+
+
+async def run(settings: Settings, sockets: Sequence[socket.socket] = ()) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    metrics = Metrics.create()
+    gateway = await build_gateway(settings, metrics)
+    grpc_host, grpc_port = _host_port(settings.grpc)
+    gateway.grpc_server.add_insecure_port(f"{grpc_host}:{grpc_port}")
+    await gateway.grpc_server.start()
+    await set_serving(gateway.health, ["", *gateway.service_names])
+
+    http_host, http_port = _host_port(settings.http)
+    config = uvicorn.Config(
+        gateway.asgi_app,
+        host=http_host,
+        port=http_port,
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=int(settings.shutdown_grace) or None,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+    http_server = _EmbeddedUvicorn(config)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    serving = asyncio.create_task(http_server.serve(sockets=list(sockets) or None))
+    logger.info("event-gateway serving REST on %s and gRPC on %s", settings.http, settings.grpc)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    await graceful_shutdown(
+        gateway.grpc_server,
+        http_server,
+        gateway.writer,
+        gateway.health,
+        settings.shutdown_grace,
+        http_serving=serving,
+        readiness=gateway.readiness,
+        service_names=["", *gateway.service_names],
+    )
+    if not serving.done():
+        await serving
+    await gateway.close_stores()
+
+
+def run_worker(settings: Settings, sockets: Sequence[socket.socket] = ()) -> int:
+    """Run one gateway process to completion; 0 after a clean shutdown."""
+    import uvloop
+
+    listener = configure_logging(settings)
+    try:
+        uvloop.run(run(settings, sockets))
+    finally:
+        listener.stop()
+    return 0
+
+
+def serve(settings: Settings) -> int:
+    if settings.workers > 1:
+        from event_gateway.workers import supervise
+
+        return supervise(settings, run_worker)
+    return run_worker(settings)
