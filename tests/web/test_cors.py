@@ -1,0 +1,102 @@
+"""CORS: preflights and simple requests, per path group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from event_gateway.config import CorsSettings
+from event_gateway.web.cors import CorsMiddleware, CorsOptions
+
+PUBLIC = "/api/v1/analytics/track"
+PRIVATE = "/api/v1/events"
+
+
+async def _inner(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 202,
+                "headers": [(b"content-type", b"application/json"), (b"vary", b"Accept")]})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def _client(**settings: Any) -> httpx.AsyncClient:
+    options = CorsOptions.from_settings(CorsSettings(**settings), [PUBLIC])
+    transport = httpx.ASGITransport(app=CorsMiddleware(_inner, options))
+    return httpx.AsyncClient(transport=transport, base_url="http://gw")
+
+
+def _preflight(origin: str, method: str = "POST", headers: str = "content-type") -> dict[str, str]:
+    return {"origin": origin, "access-control-request-method": method,
+            "access-control-request-headers": headers}
+
+
+async def test_public_preflight_allows_any_origin_and_echoes_allowed_headers() -> None:
+    async with _client() as client:
+        r = await client.options(PUBLIC, headers=_preflight("https://shop.example",
+                                                             headers="Content-Type, X-Api-Key"))
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "POST" in r.headers["access-control-allow-methods"]
+    assert r.headers["access-control-allow-headers"] == "content-type, x-api-key"
+    assert r.headers["access-control-max-age"] == "600"
+    assert r.headers["vary"] == "Origin"
+    assert "access-control-allow-credentials" not in r.headers
+
+
+async def test_private_paths_allow_no_origin_by_default() -> None:
+    async with _client() as client:
+        r = await client.options(PRIVATE, headers=_preflight("https://shop.example"))
+        simple = await client.post(PRIVATE, headers={"origin": "https://shop.example"})
+    assert r.status_code == 400
+    assert "access-control-allow-origin" not in r.headers
+    assert simple.status_code == 202  # not blocked here: the browser withholds it
+    assert "access-control-allow-origin" not in simple.headers
+    assert simple.headers["vary"] == "Accept, Origin"
+
+
+async def test_configured_private_origins() -> None:
+    async with _client(origins=["https://admin.example"], max_age=60) as client:
+        ok = await client.options(PRIVATE, headers=_preflight("https://admin.example",
+                                                              headers="authorization"))
+        other = await client.options(PRIVATE, headers=_preflight("https://evil.example"))
+    assert ok.status_code == 204 and ok.headers["access-control-max-age"] == "60"
+    assert ok.headers["access-control-allow-headers"] == "authorization"
+    assert other.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "preflight",
+    [_preflight("https://shop.example", method="DELETE"),
+     _preflight("https://shop.example", headers="content-type, x-custom-secret")],
+)
+async def test_preflight_refuses_other_methods_and_headers(preflight: dict[str, str]) -> None:
+    async with _client() as client:
+        r = await client.options(PUBLIC, headers=preflight)
+    assert r.status_code == 400
+    assert "access-control-allow-origin" not in r.headers
+
+
+async def test_restricted_public_origins() -> None:
+    async with _client(public_origins=["https://shop.example"]) as client:
+        ok = await client.post(PUBLIC, headers={"origin": "https://shop.example"})
+        other = await client.post(PUBLIC, headers={"origin": "https://other.example"})
+    assert ok.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_simple_request_gets_origin_and_exposed_headers() -> None:
+    async with _client() as client:
+        r = await client.post(PUBLIC, headers={"origin": "https://shop.example"})
+    assert r.status_code == 202
+    assert r.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "retry-after" in r.headers["access-control-expose-headers"]
+    assert "access-control-allow-credentials" not in r.headers
+
+
+async def test_requests_without_origin_pass_untouched() -> None:
+    async with _client() as client:
+        r = await client.post(PUBLIC)
+        plain_options = await client.options(PUBLIC)  # no preflight headers: the app's
+    assert r.headers["vary"] == "Accept" and "access-control-allow-origin" not in r.headers
+    assert plain_options.status_code == 202
