@@ -1,0 +1,78 @@
+"""A real browser on another origin: fetch() with JSON (CORS preflight) and sendBeacon.
+
+The storefront API is called from shops' pages, so this is its real client: headless
+Chromium loads a page from a second local server, whose script POSTs a track event
+with fetch (application/json: preflighted) and a conversion with
+navigator.sendBeacon (a text/plain Blob: no preflight, answer unreadable). Both events
+must be in the database afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.browser_support import dump_dom, require_chromium, serve_page
+from tests.e2e.harness import Gateway, count_events, create_tenant
+
+pytestmark = pytest.mark.browser
+
+_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>shop</title></head>
+<body><pre id="result">pending</pre>
+<script>
+const gateway = %(gateway)s;
+async function run() {
+  const out = {};
+  try {
+    const track = await fetch(gateway + "/api/v1/analytics/track", {
+      method: "POST",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({tenant_id: "acme", type: "cart_add", metadata: {from: "browser"}}),
+    });
+    out.track_status = track.status;
+    out.track_body = await track.json();
+  } catch (err) {
+    out.track_error = String(err);
+  }
+  const conversion = JSON.stringify({tenant_slug: "acme-store", transaction_id: "tx-browser-1",
+                                     value: 99.5, currency: "HNL"});
+  out.beacon_queued = navigator.sendBeacon(gateway + "/api/v1/analytics/conversion",
+                                           new Blob([conversion], {type: "text/plain"}));
+  document.getElementById("result").textContent = "RESULT " + JSON.stringify(out) + " END";
+}
+run();
+</script></body></html>
+"""
+
+
+def _result(dom: str) -> dict[str, object]:
+    match = re.search(r"RESULT (.*) END", dom)
+    assert match, f"the page's script did not finish:\n{dom[-2000:]}"
+    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
+def test_cross_origin_fetch_and_beacon_are_stored(tmp_path: Path) -> None:
+    chromium = require_chromium()
+    database = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    create_tenant(database, "acme", "acme-store", 1)
+    gateway = Gateway(database)
+    gateway.start(tmp_path)
+    try:
+        with serve_page(_PAGE % {"gateway": json.dumps(gateway.base_url)}) as page:
+            assert page.rsplit(":", 1)[1] != str(gateway.http_port)  # another origin
+            dom = dump_dom(chromium, page, tmp_path / "profile")
+        result = _result(dom)
+        assert result.get("track_status") == 202, (result, gateway.log())
+        assert result["beacon_queued"] is True
+        # The beacon is fire-and-forget: wait until its row is committed.
+        deadline = time.monotonic() + 30
+        while count_events(database, "--api", "storefront") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert count_events(database, "--api", "storefront") == 2, gateway.log()
+    finally:
+        gateway.stop()
