@@ -122,8 +122,11 @@ class Generator:
         if conn in self.idle:
             self.idle.remove(conn)
         if conn.scheduled is not None:
+            conn.scheduled = None
             self.lost_requests += 1
             self.in_flight -= 1
+        if not self.scheduling and self.in_flight == 0:
+            self.all_done.set()
         if self.scheduling:
             asyncio.ensure_future(self.connect())
 
