@@ -159,7 +159,9 @@ class Metrics:
         """The GroupCommitWriter's `observer`: queue depth, batch size, commit latency."""
 
         def observe(stats: CommitStats) -> None:
-            self.writer_queue_rows.set(stats.queue_rows)
+            # stats.queue_rows still includes the group just answered; what is left
+            # waiting is the rest (otherwise an idle writer shows its last batch forever).
+            self.writer_queue_rows.set(max(0, stats.queue_rows - stats.batch_rows))
             if stats.ok:
                 self.writer_batch_rows.observe(stats.batch_rows)
             self.writer_commit_seconds.observe(stats.seconds)
