@@ -52,6 +52,11 @@ def new_database(kind: str, directory: Path) -> Iterator[str]:
     asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
     url = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     try:
+        # As an operator would: PostgreSQL schemas are migrated explicitly; only a
+        # fresh SQLite file is created by the gateway itself.
+        from tests.e2e.harness import cli
+
+        cli(f"{url}/{name}", "db", "upgrade")
         yield f"{url}/{name}"
     finally:
         asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
