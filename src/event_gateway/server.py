@@ -37,7 +37,7 @@ from event_gateway.policy.stores import MemoryStore, ThrottleStore
 from event_gateway.policy.stores.redis import RedisStore
 from event_gateway.policy.throttle import Throttler
 from event_gateway.storage.catalog import SqlCatalog
-from event_gateway.storage.engine import create_engine, ping
+from event_gateway.storage.engine import create_engine, writable
 from event_gateway.storage.writer import GroupCommitWriter
 from event_gateway.transcoding import (
     CodecOptions,
@@ -192,7 +192,7 @@ async def build_gateway(settings: Settings, metrics: Metrics) -> Gateway:
     transcoder = TranscodingApp(routes, dispatcher, transcoding_options(contract, settings))
 
     async def database_ready() -> bool:
-        await ping(engine)
+        await writable(engine)
         return True
 
     async def writer_not_saturated() -> bool:

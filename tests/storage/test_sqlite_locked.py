@@ -55,3 +55,26 @@ async def test_locked_database_fails_the_group_and_the_writer_recovers(tmp_path:
     await engine.dispose()
     assert [s.ok for s in seen] == [False, True]
     assert seen[-1].batch_rows == 2 and seen[-1].callers == 1 and seen[-1].queue_rows == 2
+
+
+async def test_writable_probe_sees_another_processes_write_lock(tmp_path: Path) -> None:
+    from event_gateway.storage.engine import ping, writable
+
+    path = tmp_path / "probe.db"
+    engine = create_engine(f"sqlite:///{path}")
+    await writable(engine)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        await ping(engine)  # reads still work under another process's write lock...
+        with pytest.raises(errors.Unavailable):
+            await writable(engine)  # ...but nothing could commit
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(10)
+    await writable(engine)
+    await engine.dispose()

@@ -203,6 +203,29 @@ async def ping(engine: AsyncEngine, timeout: float = 2.0) -> None:
         raise unavailable(exc) from exc
 
 
+async def writable(engine: AsyncEngine, timeout: float = 2.0) -> None:
+    """Readiness of the write path: raises errors.Unavailable when nothing could commit now.
+
+    A read succeeds on a SQLite file whose write lock another process holds, so for
+    SQLite this takes the write lock (BEGIN IMMEDIATE, without waiting) and releases it
+    at once. PostgreSQL has no such whole-database lock; a round trip is the test.
+    """
+    if engine.dialect.name != "sqlite":
+        await ping(engine, timeout)
+        return
+    try:
+        async with asyncio.timeout(timeout), engine.connect() as connection:
+            busy = (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+            await connection.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+                await connection.exec_driver_sql("ROLLBACK")
+            finally:
+                await connection.exec_driver_sql(f"PRAGMA busy_timeout={int(busy)}")
+    except STORE_ERRORS as exc:
+        raise unavailable(exc) from exc
+
+
 async def upgrade(url: str | sa.URL) -> str:
     """Run every pending migration (`event-gateway db upgrade`); returns the head revision."""
     engine = create_engine(url, create_schema=False)
