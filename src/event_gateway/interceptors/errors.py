@@ -3,6 +3,10 @@
 A GatewayError becomes `abort_with_status` with its google.rpc.Status (details in
 grpc-status-details-bin). Anything else is a bug: logged with its traceback and
 answered INTERNAL with a generic message, so internals never reach a caller.
+
+A request whose bytes are not a valid message is the client's mistake, but grpc.aio
+answers a failing deserializer with UNKNOWN. So the deserializer is wrapped to hand the
+failure on as a value, and the call is refused with INVALID_ARGUMENT here.
 """
 
 from __future__ import annotations
@@ -20,6 +24,23 @@ from event_gateway.interceptors._wrap import Behaviour, wrap_unary_unary
 logger = logging.getLogger(__name__)
 
 
+class _Undecodable:
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # DecodeError, or anything a parser raises on garbage
+            return _Undecodable(exc)
+
+    return deserialize
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(
         self,
@@ -27,11 +48,19 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        return wrap_unary_unary(handler, lambda inner: _converting(handler_call_details.method, inner))
+        wrapped = wrap_unary_unary(handler, lambda inner: _converting(handler_call_details.method, inner))
+        if wrapped is not None and wrapped.unary_unary is not None and wrapped.request_deserializer:
+            wrapped = wrapped._replace(request_deserializer=_tolerant(wrapped.request_deserializer))
+        return wrapped
 
 
 def _converting(method: str, inner: Behaviour) -> Behaviour:
     async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, _Undecodable):
+            await _abort(
+                context,
+                errors.InvalidArgument("The request is not a valid protobuf message.", reason="MALFORMED_REQUEST"),
+            )
         try:
             return await inner(request, context)
         except grpc.aio.AbortError:
