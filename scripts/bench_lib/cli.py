@@ -159,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         if row.error:
             ctx.say(f"row {name}: error: {row.error}")
         else:
-            ctx.say(f"row {name}: events/s {row.events_per_s or 0:,.0f} req/s "
-                    f"{row.req_per_s or 0:,.0f} p99 {row.p99_ms or 0:.2f} ms "
-                    f"({row.seconds_taken:.0f}s)")
+            figures = [f"{label} {value:,.{digits}f}" for label, value, digits in (
+                ("events/s", row.events_per_s, 0), ("req/s", row.req_per_s, 0),
+                ("p99 ms", row.p99_ms, 2)) if value is not None]
+            ctx.say(f"row {name}: {', '.join(figures)} ({row.seconds_taken:.0f}s)")
     goals = report.targets(ctx.results, mode)
     table = report.render_table(ctx.results, goals, args.markdown)
     document = {
