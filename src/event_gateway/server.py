@@ -239,6 +239,10 @@ async def run(settings: Settings, sockets: Sequence[socket.socket] = ()) -> None
         access_log=False,
         log_config=None,
         server_header=False,
+        # uvicorn would otherwise rewrite the client address from X-Forwarded-For for
+        # peers it trusts (127.0.0.1 by default), behind the gateway's back: the
+        # trusted-proxy rule lives in one place, policy/client_address.py.
+        proxy_headers=False,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=int(settings.shutdown_grace) or None,
         h11_max_incomplete_event_size=64 * 1024,

@@ -93,8 +93,11 @@ class InProcessContext(aio.ServicerContext):  # type: ignore[type-arg]
         if details or self._details is None:
             self._details = details
         if trailing_metadata:
-            # Keep what was set earlier (see module docstring); later keys win.
-            self._trailing = self._trailing + _as_metadata(trailing_metadata)
+            # Keep what was set earlier (see module docstring); a key given again
+            # replaces its earlier values rather than repeating them.
+            given = _as_metadata(trailing_metadata)
+            replaced = {key for key, _ in given}
+            self._trailing = tuple(kv for kv in self._trailing if kv[0] not in replaced) + given
         raise aio.AbortError("Locally aborted.")
 
     async def abort_with_status(self, status: grpc.Status) -> NoReturn:
