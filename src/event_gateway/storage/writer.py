@@ -319,9 +319,27 @@ def _row(record: EventRecord | RejectedRecord, columns: tuple[str, ...]) -> dict
 
 
 class GroupCommitWriter(GroupCommitQueue):
-    """The EventWriter over a SQLAlchemy engine (SQLite or PostgreSQL)."""
+    """The EventWriter over a SQLAlchemy engine (SQLite or PostgreSQL).
+
+    SQLite commits go through `SqliteSink` (one thread hop per transaction, see its
+    module); PostgreSQL through SQLAlchemy and asyncpg, which are async end to end.
+    """
 
     def __init__(
         self, engine: AsyncEngine, settings: WriterSettings, observer: Observer | None = None
     ) -> None:
-        super().__init__(SqlSink(engine), settings, observer)
+        self._sqlite_sink: Any = None
+        sink: Sink
+        if engine.dialect.name == "sqlite" and engine.url.database:
+            from event_gateway.storage.engine import DEFAULT_BUSY_TIMEOUT
+            from event_gateway.storage.sqlite_sink import SqliteSink
+
+            sink = self._sqlite_sink = SqliteSink(engine.url.database, DEFAULT_BUSY_TIMEOUT)
+        else:
+            sink = SqlSink(engine)
+        super().__init__(sink, settings, observer)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._sqlite_sink is not None:
+            await asyncio.to_thread(self._sqlite_sink.close)
