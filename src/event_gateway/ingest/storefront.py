@@ -166,11 +166,10 @@ class StorefrontAnalyticsServicer(pb_grpc.StorefrontAnalyticsServiceServicer):
         payload.setdefault("value", 0.0)
         payload.setdefault("currency", CONVERSION_DEFAULT_CURRENCY)
         payload["event"] = event
+        # Documented: "Defaults to server time when omitted" (and when unreadable).
         occurred_at = (
-            common.parse_lenient_timestamp(request.timestamp)
-            if request.HasField("timestamp")
-            else None
-        )
+            common.parse_lenient_timestamp(request.timestamp) if request.HasField("timestamp") else None
+        ) or receipt.received_at
         record = receipt.record(
             event,
             payload,
