@@ -48,12 +48,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _transcode(args: argparse.Namespace) -> int:
-    import asyncio
+    import uvloop
 
     from event_gateway.transcoding.standalone import run_standalone
 
     host, _, port = args.http.rpartition(":")
-    asyncio.run(run_standalone(args.descriptor_set, args.upstream, host, int(port)))
+    uvloop.run(run_standalone(args.descriptor_set, args.upstream, host, int(port)))
     return 0
 
 
