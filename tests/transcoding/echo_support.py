@@ -20,11 +20,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 from grpc_status import rpc_status
 
-import echo_standins
-
-echo_standins.install()
-
-from event_gateway.transcoding.context import peer_host  # noqa: E402
+from event_gateway.transcoding.context import peer_host
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -250,7 +250,7 @@ class TranscodingApp:
                 request = self._decode_body(plan, raw)
             failure = _bind(plan, request, bindings, query, metadata)
         except _BadBody as err:
-            failure = bad_request(err.path, err.message, method)
+            failure = bad_request(err.path, err.message, method, err.reason)
         except BodyError as err:
             failure = make_failure(err.code, err.message, http_status=err.http_status, method=method)
         if failure is not None:
@@ -272,7 +272,8 @@ class TranscodingApp:
                 value = {key: value}
             return plan.request_codec.decode_value(value)
         except ValueError as err:  # DecodeError, orjson.JSONDecodeError
-            raise _BadBody(getattr(err, "path", ""), getattr(err, "reason", str(err))) from err
+            detail = getattr(err, "detail", None) or str(err)
+            raise _BadBody(getattr(err, "path", ""), getattr(err, "reason", "syntax"), detail) from err
 
     def _respond(self, plan: _Plan, outcome: CallOutcome) -> HttpResponse:
         headers: list[tuple[str, str]] = []
@@ -317,9 +318,10 @@ class TranscodingApp:
 
 
 class _BadBody(BodyError):
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(400, grpc.StatusCode.INVALID_ARGUMENT, reason)
+    def __init__(self, path: str, reason: str, detail: str) -> None:
+        super().__init__(400, grpc.StatusCode.INVALID_ARGUMENT, detail)
         self.path = path
+        self.reason = reason
 
 
 def _bind(

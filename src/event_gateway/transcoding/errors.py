@@ -77,11 +77,15 @@ def make_failure(
 
 
 def bad_request(
-    field_path: str, description: str, method: MethodDescriptor | None
+    field_path: str, description: str, method: MethodDescriptor | None, reason: str = ""
 ) -> RpcFailure:
-    """INVALID_ARGUMENT with one BadRequest field violation, as a client error (400)."""
+    """INVALID_ARGUMENT with one BadRequest field violation, as a client error (400).
+
+    `description` is for people; `reason` is a short machine word ("type", "syntax", ...)
+    that error renderers may branch on.
+    """
     violation = error_details_pb2.BadRequest.FieldViolation(
-        field=field_path, description=description
+        field=field_path, description=description, reason=reason
     )
     message = f"{field_path}: {description}" if field_path else description
     return make_failure(
