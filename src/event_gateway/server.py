@@ -51,6 +51,7 @@ from event_gateway.transcoding import (
 )
 from event_gateway.web.app import gateway_web_app
 from event_gateway.web.health import Health, ReadinessCheck, set_serving
+from event_gateway.web.http_limits import HeadLimits, bounded_httptools
 from event_gateway.workers import graceful_shutdown
 
 logger = logging.getLogger("event_gateway.server")
@@ -234,7 +235,7 @@ async def run(settings: Settings, sockets: Sequence[socket.socket] = ()) -> None
         gateway.asgi_app,
         host=http_host,
         port=http_port,
-        http="httptools",
+        http=bounded_httptools(HeadLimits()),
         lifespan="off",
         access_log=False,
         log_config=None,
@@ -245,7 +246,6 @@ async def run(settings: Settings, sockets: Sequence[socket.socket] = ()) -> None
         proxy_headers=False,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=int(settings.shutdown_grace) or None,
-        h11_max_incomplete_event_size=64 * 1024,
     )
     http_server = _EmbeddedUvicorn(config)
 
