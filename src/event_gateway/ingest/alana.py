@@ -12,10 +12,9 @@ from alana.v1 import shopper_events_pb2 as pb
 from alana.v1 import shopper_events_pb2_grpc as pb_grpc
 
 from event_gateway import errors
-from event_gateway.config import Settings
 from event_gateway.ingest import common
 from event_gateway.scope import current_scope
-from event_gateway.storage.base import Catalog, EventRecord, EventWriter, RejectedRecord
+from event_gateway.storage.base import EventRecord, RejectedRecord
 
 MAX_BATCH = 100
 
@@ -70,19 +69,7 @@ def _record(receipt: common.Receipt, event: pb.Event) -> EventRecord:
     )
 
 
-class ShopperEventsServicer(pb_grpc.ShopperEventsServiceServicer):
-    def __init__(
-        self,
-        writer: EventWriter,
-        catalog: Catalog,
-        settings: Settings,
-        clock: common.Clock = common.utc_now,
-    ) -> None:
-        self._writer = writer
-        self._catalog = catalog
-        self._settings = settings
-        self._clock = clock
-
+class ShopperEventsServicer(common.Ingestor, pb_grpc.ShopperEventsServiceServicer):
     async def TrackEvents(  # noqa: N802 (gRPC method name)
         self, request: pb.TrackEventsRequest, context: common.MetadataContext
     ) -> pb.TrackEventsResponse:

@@ -17,7 +17,7 @@ from google.protobuf import descriptor, message, timestamp_pb2
 from event_gateway import contract, errors
 from event_gateway.config import Settings
 from event_gateway.scope import CallScope
-from event_gateway.storage.base import EventRecord, RejectedRecord
+from event_gateway.storage.base import Catalog, EventRecord, EventWriter, RejectedRecord
 from event_gateway.transcoding.codec import CodecOptions, MessageCodec
 
 Clock = Callable[[], datetime]
@@ -230,3 +230,15 @@ def describe(violations: Iterable[errors.FieldViolation]) -> str:
 
 def missing(field: str, what: str | None = None) -> errors.FieldViolation:
     return errors.FieldViolation(field, f"{what or field} is required", "missing")
+
+
+class Ingestor:
+    """What every API's servicer is built from: where events go, the catalogue, settings, a clock."""
+
+    def __init__(
+        self, writer: EventWriter, catalog: Catalog, settings: Settings, clock: Clock = utc_now
+    ) -> None:
+        self._writer = writer
+        self._catalog = catalog
+        self._settings = settings
+        self._clock = clock

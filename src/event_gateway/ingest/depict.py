@@ -13,10 +13,9 @@ from depict.v1 import events_pb2 as pb
 from depict.v1 import events_pb2_grpc as pb_grpc
 
 from event_gateway import errors
-from event_gateway.config import Settings
 from event_gateway.ingest import common
 from event_gateway.scope import current_scope
-from event_gateway.storage.base import Catalog, EventRecord, EventWriter
+from event_gateway.storage.base import EventRecord
 
 # The documented request headers, kept with each event (user-agent also gets its column).
 CONTEXT_HEADERS = ("referer", "user-agent", "x-forwarded-for", "x-forwarded-host")
@@ -51,19 +50,7 @@ def request_context(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: headers[name] for name in CONTEXT_HEADERS if headers.get(name)}
 
 
-class DepictEventsServicer(pb_grpc.DepictEventsServiceServicer):
-    def __init__(
-        self,
-        writer: EventWriter,
-        catalog: Catalog,
-        settings: Settings,
-        clock: common.Clock = common.utc_now,
-    ) -> None:
-        self._writer = writer
-        self._catalog = catalog
-        self._settings = settings
-        self._clock = clock
-
+class DepictEventsServicer(common.Ingestor, pb_grpc.DepictEventsServiceServicer):
     async def CreateEvents(  # noqa: N802
         self, request: pb.CreateEventsRequest, context: common.MetadataContext
     ) -> pb.CreateEventsResponse:

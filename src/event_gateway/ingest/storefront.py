@@ -16,10 +16,9 @@ from storefront.v1 import analytics_pb2 as pb
 from storefront.v1 import analytics_pb2_grpc as pb_grpc
 
 from event_gateway import errors
-from event_gateway.config import Settings
 from event_gateway.ingest import common
 from event_gateway.scope import current_scope
-from event_gateway.storage.base import Catalog, EventWriter, Tenant
+from event_gateway.storage.base import Tenant
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +59,7 @@ def _wire(enum: Any, number: int) -> str:
     return common.enum_wire_name(enum.DESCRIPTOR.values_by_number[number])
 
 
-class StorefrontAnalyticsServicer(pb_grpc.StorefrontAnalyticsServiceServicer):
-    def __init__(
-        self,
-        writer: EventWriter,
-        catalog: Catalog,
-        settings: Settings,
-        clock: common.Clock = common.utc_now,
-    ) -> None:
-        self._writer = writer
-        self._catalog = catalog
-        self._settings = settings
-        self._clock = clock
-
+class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsServiceServicer):
     # --- POST /api/v1/analytics/track ---------------------------------------------------------
 
     async def Track(  # noqa: N802

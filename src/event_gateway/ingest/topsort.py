@@ -14,10 +14,9 @@ from topsort.v2 import events_pb2 as pb
 from topsort.v2 import events_pb2_grpc as pb_grpc
 
 from event_gateway import errors
-from event_gateway.config import Settings
 from event_gateway.ingest import common
 from event_gateway.scope import current_scope
-from event_gateway.storage.base import Catalog, EventRecord, EventWriter
+from event_gateway.storage.base import EventRecord
 
 Violations = list[errors.FieldViolation]
 
@@ -116,19 +115,7 @@ def _records(receipt: common.Receipt, request: pb.ReportEventsRequest) -> Iterab
             )
 
 
-class TopsortEventsServicer(pb_grpc.TopsortEventsServiceServicer):
-    def __init__(
-        self,
-        writer: EventWriter,
-        catalog: Catalog,
-        settings: Settings,
-        clock: common.Clock = common.utc_now,
-    ) -> None:
-        self._writer = writer
-        self._catalog = catalog
-        self._settings = settings
-        self._clock = clock
-
+class TopsortEventsServicer(common.Ingestor, pb_grpc.TopsortEventsServiceServicer):
     async def ReportEvents(  # noqa: N802
         self, request: pb.ReportEventsRequest, context: common.MetadataContext
     ) -> pb.ReportEventsResponse:
