@@ -24,6 +24,24 @@ class Ledger:
     unacknowledged: set[str] = field(default_factory=set)  # sent, answer lost or refused
     requests: int = 0
     server_errors: int = 0  # 5xx other than 503, or gRPC INTERNAL/UNKNOWN
+    acknowledged_requests: int = 0  # answered with success
+    refused: int = 0  # answered with an honest refusal: 503/429, UNAVAILABLE/RESOURCE_EXHAUSTED
+    no_answer: int = 0  # connection refused or reset, timeout: the outcome is unknown to the client
+
+    def figures(self) -> dict[str, int]:
+        """The request counts, for tests.reliability.figures.record."""
+        return {
+            "requests": self.requests,
+            "acknowledged_requests": self.acknowledged_requests,
+            "refused": self.refused,
+            "no_answer": self.no_answer,
+            "other_errors": self.requests
+            - self.acknowledged_requests
+            - self.refused
+            - self.no_answer
+            - self.server_errors,
+            "server_errors": self.server_errors,
+        }
 
 
 def depict_batch(ids: list[str]) -> list[dict[str, str]]:
@@ -48,14 +66,18 @@ async def rest_worker(base_url: str, key: str, ledger: Ledger, stop: asyncio.Eve
                 response = await client.post("/create-events", params={"api_key": key}, json=depict_batch(ids))
             except httpx.HTTPError:
                 ledger.unacknowledged.update(ids)
+                ledger.no_answer += 1
                 await asyncio.sleep(0.05)
                 continue
             if response.status_code == 200:
                 ledger.acknowledged.update(ids)
+                ledger.acknowledged_requests += 1
             else:
                 ledger.unacknowledged.update(ids)
                 if response.status_code >= 500 and response.status_code != 503:
                     ledger.server_errors += 1
+                elif response.status_code in (429, 503):
+                    ledger.refused += 1
 
 
 async def grpc_worker(target: str, key: str, ledger: Ledger, stop: asyncio.Event, batch: int = 5) -> None:
@@ -71,9 +93,14 @@ async def grpc_worker(target: str, key: str, ledger: Ledger, stop: asyncio.Event
                 ledger.unacknowledged.update(ids)
                 if error.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
                     ledger.server_errors += 1
+                elif error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    ledger.refused += 1
+                else:  # UNAVAILABLE once the process is gone, DEADLINE_EXCEEDED: no answer
+                    ledger.no_answer += 1
                 await asyncio.sleep(0.05)
                 continue
             ledger.acknowledged.update(ids)
+            ledger.acknowledged_requests += 1
 
 
 async def run_load(
