@@ -562,6 +562,15 @@ def test_divergence_int64_min_for_an_enum_is_refused() -> None:
     assert decode_error({"fEnum": 2**31}).reason == "range"
 
 
+def test_divergence_enum_numbers_beyond_32_bits_are_refused_not_wrapped() -> None:
+    # upb wraps enum numbers modulo 2**32 (2**32 + 1 becomes 1, 2**40 becomes 0), so
+    # json_format silently stores a different value than the client sent; refused here.
+    for value, wrapped in [(2**32, 0), (2**32 + 1, 1), (-(2**32), 0), (2**40, 0)]:
+        accepted = reference(json.dumps({"fEnum": value}).encode())
+        assert not isinstance(accepted, Exception) and accepted.f_enum == wrapped
+        assert decode_error({"fEnum": value}).reason == "range"
+
+
 def test_deep_ignored_field_never_recurses_out() -> None:
     # The spaced colon sends the duplicate check to Python's json, which has a stack.
     data = b'{"nope": "a:b", "y" : 1, "x": ' + b"[" * 1010 + b"]" * 1010 + b"}"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from google.protobuf import any_pb2, duration_pb2, json_format, struct_pb2, wrappers_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from hypothesis import HealthCheck, given, settings
+from hypothesis import assume, HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -370,9 +370,21 @@ def _ours(data: bytes) -> Any:
         return exc
 
 
+def _enum_number_beyond_32_bits(obj: Any, key: str = "") -> bool:
+    """An input json_format wraps modulo 2**32 and the codec refuses: a pinned divergence
+    (test_codec.py::test_divergence_enum_numbers_beyond_32_bits_are_refused_not_wrapped)."""
+    if isinstance(obj, dict):
+        return any(_enum_number_beyond_32_bits(v, k) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_enum_number_beyond_32_bits(v, key) for v in obj)
+    numeric = isinstance(obj, int) and not isinstance(obj, bool)
+    return "enum" in key.lower() and numeric and not -(2**31) <= obj < 2**31
+
+
 @SETTINGS
 @given(_json_for_message(Rich.DESCRIPTOR, 2))
 def test_random_json_decodes_like_json_format(obj: Any) -> None:
+    assume(not _enum_number_beyond_32_bits(obj))
     data = json.dumps(obj).encode()
     expected, got = _reference(data), _ours(data)
     if isinstance(expected, Exception):
