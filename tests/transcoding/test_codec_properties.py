@@ -33,7 +33,9 @@ Rich = pb.Rich
 FD = FieldDescriptor
 # CODEC_EXAMPLES scales every property up for a longer hunt (e.g. 10 for 10x examples).
 _SCALE = float(os.environ.get("CODEC_EXAMPLES", "1"))
-SETTINGS = settings(deadline=None, max_examples=int(300 * _SCALE),
+# Derandomized by default so CI sees the same examples every run; a longer hunt
+# (CODEC_EXAMPLES > 1) explores freely and may find new divergences to pin.
+SETTINGS = settings(deadline=None, max_examples=int(300 * _SCALE), derandomize=_SCALE <= 1,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 SMALL = settings(SETTINGS, max_examples=int(120 * _SCALE))
 
