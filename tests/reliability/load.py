@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 
 import grpc
 import httpx
 
+from tests.e2e.harness import cli
 from topsort.v2 import events_pb2 as topsort_pb
 from topsort.v2 import events_pb2_grpc as topsort_grpc
 
@@ -42,6 +45,19 @@ class Ledger:
             - self.server_errors,
             "server_errors": self.server_errors,
         }
+
+
+def stored_ids(database: str) -> Counter[str]:
+    """Each stored Depict deduplication_id / Topsort id, with how often it is stored."""
+    ids: Counter[str] = Counter()
+    for api, key in (("depict", "deduplication_id"), ("topsort", "id")):
+        out = cli(database, "events", "export", "--format", "ndjson", "--api", api).stdout
+        for line in out.splitlines():
+            payload = json.loads(line)["payload"]
+            if isinstance(payload, str):
+                payload = json.loads(payload)
+            ids[payload[key]] += 1
+    return ids
 
 
 def depict_batch(ids: list[str]) -> list[dict[str, str]]:

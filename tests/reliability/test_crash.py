@@ -8,31 +8,18 @@ id is stored exactly once); the database opens cleanly.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import sqlite3
-from collections import Counter
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Gateway, cli, create_key, create_tenant
-from tests.reliability.load import Ledger, resend, run_load
+from tests.e2e.harness import Gateway, create_key, create_tenant
+from tests.reliability.figures import record, stored_figures
+from tests.reliability.load import Ledger, resend, run_load, stored_ids
 
 KILL_POINTS = [0.4, 1.1, 2.3]  # seconds into the load; jittered below
-
-
-def stored_ids(database: str) -> Counter[str]:
-    """Each stored Depict deduplication_id / Topsort id, with how often it is stored."""
-    ids: Counter[str] = Counter()
-    for api, field in (("depict", "deduplication_id"), ("topsort", "id")):
-        out = cli(database, "events", "export", "--format", "ndjson", "--api", api).stdout
-        for line in out.splitlines():
-            payload = json.loads(line)["payload"]
-            if isinstance(payload, str):
-                payload = json.loads(payload)
-            ids[payload[field]] += 1
-    return ids
 
 
 @pytest.fixture
@@ -53,8 +40,10 @@ async def test_sigkill_under_load_loses_nothing_acknowledged(
     ledger = Ledger()
     stop = asyncio.Event()
     load = asyncio.create_task(run_load(gateway.base_url, gateway.grpc_target, key, ledger, stop))
+    started = time.monotonic()
     await asyncio.sleep(kill_at + random.uniform(0, 0.3))
     gateway.kill()  # SIGKILL: no drain, no flush
+    killed_after = time.monotonic() - started
     await asyncio.sleep(0.3)
     stop.set()
     await load
@@ -67,8 +56,19 @@ async def test_sigkill_under_load_loses_nothing_acknowledged(
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
     gateway.start(tmp_path)  # the database must open cleanly after the crash
+    backend = "sqlite" if database.startswith("sqlite") else "postgres"
+    figures: dict[str, object] = {}
     try:
         stored = stored_ids(database)
+        figures = {
+            "backend": backend,
+            "kill_point": kill_at,
+            "killed_after_s": round(killed_after, 2),
+            **ledger.figures(),
+            **stored_figures(ledger.acknowledged, stored),
+            "events_unacknowledged": len(ledger.unacknowledged - ledger.acknowledged),
+            "stored_unacknowledged": len(set(stored) - ledger.acknowledged),
+        }
         lost = ledger.acknowledged - set(stored)
         assert not lost, f"{len(lost)} acknowledged events lost"
         assert all(stored[i] == 1 for i in ledger.acknowledged)
@@ -76,7 +76,11 @@ async def test_sigkill_under_load_loses_nothing_acknowledged(
         await resend(gateway.base_url, gateway.grpc_target, key, ledger.unacknowledged - ledger.acknowledged)
         after = stored_ids(database)
         everything = ledger.acknowledged | ledger.unacknowledged
+        figures["after_resend_stored"] = len(set(after) & everything)
+        figures["after_resend_duplicates"] = sum(count - 1 for count in after.values() if count > 1)
         assert set(after) >= everything
         assert all(count == 1 for count in after.values()), "an id is stored twice"
     finally:
+        if figures:  # recorded whether the assertions held or not
+            record(f"crash/{backend}", **figures)
         gateway.stop()

@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,8 @@ import pytest
 
 from tests.e2e.conftest import new_database
 from tests.e2e.harness import Gateway, count_events, create_key, create_tenant, free_port
+from tests.reliability.figures import record, stored_figures
+from tests.reliability.load import stored_ids
 
 FAST_FAILURE = {
     "EVENT_GATEWAY_WRITER__COMMIT_TIMEOUT": "2",
@@ -29,6 +32,42 @@ FAST_FAILURE = {
 
 def depict(key: str, i: str) -> tuple[dict[str, str], list[dict[str, str]]]:
     return {"api_key": key}, [{"tenant": "acme", "market": "se", "type": "click", "deduplication_id": i}]
+
+
+@dataclass
+class Tally:
+    """Every answer the test got, and which Depict ids were acknowledged, for the figures."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    acknowledged: set[str] = field(default_factory=set)
+    acknowledged_events: int = 0
+
+    def post(self, url: str, key: str, i: str, **kwargs: float) -> httpx.Response:
+        params, body = depict(key, i)
+        return self.book(httpx.post(url, params=params, json=body, **kwargs), [i])
+
+    def book(self, response: httpx.Response, ids: list[str]) -> httpx.Response:
+        self.statuses[response.status_code] += 1
+        if response.status_code == 200:
+            self.acknowledged.update(ids)
+            self.acknowledged_events += len(ids)
+        return response
+
+    def record(self, scenario: str, database: str, **extra: object) -> None:
+        s = self.statuses
+        record(
+            scenario,
+            requests=sum(s.values()),
+            acknowledged_requests=s[200],
+            refused=s[429] + s[503],
+            no_answer=0,
+            other_errors=sum(n for code, n in s.items() if code not in (200, 429) and code < 500),
+            server_errors=sum(n for code, n in s.items() if code >= 500 and code != 503),
+            statuses={str(code): n for code, n in sorted(s.items())},
+            acknowledged_answers=self.acknowledged_events,
+            **stored_figures(self.acknowledged, stored_ids(database)),
+            **extra,
+        )
 
 
 def rss_kib(pid: int) -> int:
@@ -48,14 +87,14 @@ def test_sqlite_locked_by_another_process_gives_503_then_recovers(tmp_path: Path
         key = setup_tenant(database)
         gateway = Gateway(database, env=FAST_FAILURE)
         gateway.start(tmp_path)
+        tally = Tally()
         try:
             url = f"{gateway.base_url}/create-events"
-            assert httpx.post(url, params=depict(key, "before")[0], json=depict(key, "before")[1]).status_code == 200
+            assert tally.post(url, key, "before").status_code == 200
             locker = sqlite3.connect(database.split("///", 1)[1], timeout=1, isolation_level=None)
             locker.execute("BEGIN EXCLUSIVE")
             try:
-                params, body = depict(key, "during")
-                response = httpx.post(url, params=params, json=body, timeout=30)
+                response = tally.post(url, key, "during", timeout=30)
                 assert response.status_code == 503
                 assert int(response.headers["retry-after"]) >= 1
                 assert httpx.get(f"{gateway.base_url}/readyz", timeout=30).status_code == 503
@@ -64,7 +103,7 @@ def test_sqlite_locked_by_another_process_gives_503_then_recovers(tmp_path: Path
                 locker.close()
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                response = httpx.post(url, params=params, json=body, timeout=30)
+                response = tally.post(url, key, "during", timeout=30)
                 if response.status_code == 200:
                     break
                 time.sleep(0.2)
@@ -72,6 +111,7 @@ def test_sqlite_locked_by_another_process_gives_503_then_recovers(tmp_path: Path
             assert httpx.get(f"{gateway.base_url}/readyz").status_code == 200
         finally:
             gateway.stop()
+        tally.record("sqlite-locked", database, backend="sqlite")
         assert count_events(database, "--api", "depict") == 2
 
 
@@ -98,27 +138,30 @@ def test_postgres_unreachable_gives_503_memory_bounded_then_recovers(
     proxy = start_proxy(port)
     gateway = Gateway(proxied, env=FAST_FAILURE)
     gateway.start(tmp_path)
+    tally = Tally()
+    rss_growth = None
     try:
         url = f"{gateway.base_url}/create-events"
-        assert httpx.post(url, params={"api_key": key}, json=depict(key, "up")[1]).status_code == 200
+        assert tally.post(url, key, "up").status_code == 200
         proxy.kill()
         proxy.wait()
         statuses: Counter[int] = Counter()
         assert gateway.process is not None
         rss_before = rss_kib(gateway.process.pid)
         for i in range(30):
-            response = httpx.post(url, params={"api_key": key}, json=depict(key, f"down-{i}")[1], timeout=30)
+            response = tally.post(url, key, f"down-{i}", timeout=30)
             statuses[response.status_code] += 1
             if response.status_code == 503:
                 assert "retry-after" in response.headers
         assert set(statuses) <= {401, 503}, statuses  # keys are cached; never a false 200
         assert statuses[503] > 0
         assert httpx.get(f"{gateway.base_url}/readyz", timeout=30).status_code == 503
+        rss_growth = rss_kib(gateway.process.pid) - rss_before
         assert rss_kib(gateway.process.pid) < rss_before + 50_000
         proxy = start_proxy(port)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            response = httpx.post(url, params={"api_key": key}, json=depict(key, "back")[1], timeout=30)
+            response = tally.post(url, key, "back", timeout=30)
             if response.status_code == 200:
                 break
             time.sleep(0.3)
@@ -126,6 +169,7 @@ def test_postgres_unreachable_gives_503_memory_bounded_then_recovers(
     finally:
         gateway.stop()
         proxy.kill()
+    tally.record("postgres-unreachable", direct, backend="postgres", rss_growth_kib=rss_growth)
     assert count_events(direct, "--api", "depict") == 2
 
 
@@ -137,6 +181,7 @@ async def test_overload_is_refused_quickly_with_retry_after(tmp_path: Path) -> N
         try:
             statuses: Counter[int] = Counter()
             acknowledged = 0
+            tally = Tally()
             limits = httpx.Limits(max_connections=256)
             async with httpx.AsyncClient(base_url=gateway.base_url, limits=limits, timeout=30) as client:
 
@@ -147,6 +192,7 @@ async def test_overload_is_refused_quickly_with_retry_after(tmp_path: Path) -> N
                         for j in range(100)
                     ]
                     response = await client.post("/create-events", params={"api_key": key}, json=body)
+                    tally.book(response, [event["deduplication_id"] for event in body])
                     statuses[response.status_code] += 1
                     if response.status_code == 200:
                         acknowledged += 100
@@ -157,7 +203,10 @@ async def test_overload_is_refused_quickly_with_retry_after(tmp_path: Path) -> N
             assert set(statuses) <= {200, 429, 503}, statuses
             assert statuses[200] > 0
             assert httpx.get(f"{gateway.base_url}/healthz").status_code == 200
-            assert gateway.process is not None and rss_kib(gateway.process.pid) < 400_000
+            assert gateway.process is not None
+            rss_after = rss_kib(gateway.process.pid)
+            assert rss_after < 400_000
         finally:
             gateway.stop()
+        tally.record("overload", database, backend="sqlite", rss_after_kib=rss_after)
         assert count_events(database, "--api", "depict") == acknowledged
