@@ -178,7 +178,9 @@ async def build_gateway(settings: Settings, metrics: Metrics) -> Gateway:
         interceptors=interceptors,
         options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", settings.max_body_bytes)],
     )
-    dispatcher = InProcessDispatcher(interceptors=interceptors)
+    # Our interceptors choose handlers by method name alone (per-call work is in the
+    # wrapped behaviours), so the REST side resolves the chain once per method.
+    dispatcher = InProcessDispatcher(interceptors=interceptors, per_method_interceptors=True)
     counted = CountingWriter(writer, metrics)
     for add_to_server, servicer in ingest.build_servicers(counted, catalog, settings):
         add_to_server(servicer, grpc_server)

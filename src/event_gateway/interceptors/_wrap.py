@@ -47,3 +47,33 @@ def refuse_streaming(handler: Any) -> Any:
 
     kind = next(k for k in ("unary_stream", "stream_unary", "stream_stream") if getattr(handler, k))
     return handler._replace(**{kind: refuse})
+
+
+class WrappedHandlers:
+    """An interceptor's wrapped handlers, kept per method while the inner handler is the same.
+
+    grpc.aio runs every interceptor's ``intercept_service`` on every call. Ours wrap a
+    handler the same way for every call of a method (the wrapping depends on the method
+    name and the handler only; per-call work happens inside the wrapped behaviour), so
+    the wrapped handler of the first call is reused as long as the continuation returns
+    the very same handler object. Since each layer then returns the same object, the
+    layer outside it hits its cache too, and no closures are rebuilt per call.
+    Only found handlers are kept, so the cache holds at most one entry per served method.
+    """
+
+    __slots__ = ("_by_method",)
+
+    def __init__(self) -> None:
+        self._by_method: dict[str, tuple[Any, Any]] = {}
+
+    def get(self, method: str, handler: Any) -> Any:
+        """The wrapped handler kept for ``method`` and this ``handler``, or None."""
+        entry = self._by_method.get(method)
+        if entry is not None and entry[0] is handler:
+            return entry[1]
+        return None
+
+    def put(self, method: str, handler: Any, wrapped: Any) -> Any:
+        if handler is not None and wrapped is not None:
+            self._by_method[method] = (handler, wrapped)
+        return wrapped

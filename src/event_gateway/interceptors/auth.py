@@ -13,13 +13,14 @@ from typing import Any
 import grpc
 
 from event_gateway import scope
-from event_gateway.interceptors._wrap import Behaviour, wrap_unary_unary
+from event_gateway.interceptors._wrap import Behaviour, WrappedHandlers, wrap_unary_unary
 from event_gateway.policy.auth import Authenticator
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, authenticator: Authenticator) -> None:
         self._authenticator = authenticator
+        self._wrapped = WrappedHandlers()
 
     async def intercept_service(
         self,
@@ -27,7 +28,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        return wrap_unary_unary(handler, self._authenticating)
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method, handler)
+        if wrapped is not None:
+            return wrapped
+        return self._wrapped.put(method, handler, wrap_unary_unary(handler, self._authenticating))
 
     def _authenticating(self, inner: Behaviour) -> Behaviour:
         authenticator = self._authenticator

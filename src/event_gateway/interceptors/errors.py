@@ -19,7 +19,7 @@ import grpc
 from grpc_status import rpc_status
 
 from event_gateway import errors
-from event_gateway.interceptors._wrap import Behaviour, wrap_unary_unary
+from event_gateway.interceptors._wrap import Behaviour, WrappedHandlers, wrap_unary_unary
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +42,23 @@ def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        self._wrapped = WrappedHandlers()
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        wrapped = wrap_unary_unary(handler, lambda inner: _converting(handler_call_details.method, inner))
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method, handler)
+        if wrapped is not None:
+            return wrapped
+        wrapped = wrap_unary_unary(handler, lambda inner: _converting(method, inner))
         if wrapped is not None and wrapped.unary_unary is not None and wrapped.request_deserializer:
             wrapped = wrapped._replace(request_deserializer=_tolerant(wrapped.request_deserializer))
-        return wrapped
+        return self._wrapped.put(method, handler, wrapped)
 
 
 def _converting(method: str, inner: Behaviour) -> Behaviour:

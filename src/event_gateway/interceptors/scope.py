@@ -13,7 +13,7 @@ import grpc
 
 from event_gateway import scope
 from event_gateway.contract import Contract, MethodSpec
-from event_gateway.interceptors._wrap import Behaviour, refuse_streaming, wrap_unary_unary
+from event_gateway.interceptors._wrap import Behaviour, WrappedHandlers, refuse_streaming, wrap_unary_unary
 from event_gateway.policy.client_address import TrustedProxies, client_address
 
 
@@ -25,6 +25,7 @@ class ScopeInterceptor(grpc.aio.ServerInterceptor):
             if isinstance(trusted_proxies, TrustedProxies)
             else TrustedProxies(trusted_proxies)
         )
+        self._wrapped = WrappedHandlers()
 
     async def intercept_service(
         self,
@@ -32,12 +33,17 @@ class ScopeInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method = self._contract.method(handler_call_details.method)
+        name = handler_call_details.method
+        wrapped = self._wrapped.get(name, handler)
+        if wrapped is not None:
+            return wrapped
+        method = self._contract.method(name)
         if method is None or handler is None:
             return handler
         if handler.unary_unary is None:
-            return refuse_streaming(handler)
-        return wrap_unary_unary(handler, lambda inner: self._scoped(method, inner))
+            return self._wrapped.put(name, handler, refuse_streaming(handler))
+        wrapped = wrap_unary_unary(handler, lambda inner: self._scoped(method, inner))
+        return self._wrapped.put(name, handler, wrapped)
 
     def _scoped(self, method: MethodSpec, inner: Behaviour) -> Behaviour:
         trusted = self._trusted

@@ -14,13 +14,14 @@ from typing import Any
 import grpc
 
 from event_gateway import scope
-from event_gateway.interceptors._wrap import Behaviour, wrap_unary_unary
+from event_gateway.interceptors._wrap import Behaviour, WrappedHandlers, wrap_unary_unary
 from event_gateway.policy.throttle import Throttler
 
 
 class ThrottleInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, throttler: Throttler) -> None:
         self._throttler = throttler
+        self._wrapped = WrappedHandlers()
 
     async def intercept_service(
         self,
@@ -28,7 +29,11 @@ class ThrottleInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        return wrap_unary_unary(handler, self._throttling)
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method, handler)
+        if wrapped is not None:
+            return wrapped
+        return self._wrapped.put(method, handler, wrap_unary_unary(handler, self._throttling))
 
     def _throttling(self, inner: Behaviour) -> Behaviour:
         throttler = self._throttler

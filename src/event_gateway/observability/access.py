@@ -27,7 +27,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from event_gateway import scope
 from event_gateway.contract import Contract, MethodSpec
-from event_gateway.interceptors._wrap import Behaviour, wrap_unary_unary
+from event_gateway.interceptors._wrap import Behaviour, WrappedHandlers, wrap_unary_unary
 from event_gateway.observability.events import begin_call, end_call
 from event_gateway.observability.logging import ACCESS_LOGGER
 from event_gateway.observability.metrics import Metrics
@@ -52,6 +52,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         self._metrics = metrics
         self._log = logger if logger is not None else logging.getLogger(ACCESS_LOGGER)
         self._clock = clock
+        self._wrapped = WrappedHandlers()
 
     async def intercept_service(
         self,
@@ -59,10 +60,15 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        spec = self._contract.method(handler_call_details.method)
+        name = handler_call_details.method
+        wrapped = self._wrapped.get(name, handler)
+        if wrapped is not None:
+            return wrapped
+        spec = self._contract.method(name)
         if spec is None or handler is None:
             return handler  # health, reflection: not an API call
-        return wrap_unary_unary(handler, lambda inner: self._observed(spec, inner))
+        wrapped = wrap_unary_unary(handler, lambda inner: self._observed(spec, inner))
+        return self._wrapped.put(name, handler, wrapped)
 
     def _observed(self, spec: MethodSpec, inner: Behaviour) -> Behaviour:
         api = spec.api.name

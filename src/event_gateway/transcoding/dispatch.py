@@ -101,18 +101,33 @@ class InProcessDispatcher:
         self,
         handlers: Iterable[grpc.GenericRpcHandler] = (),
         interceptors: Sequence[aio.ServerInterceptor] = (),
+        *,
+        per_method_interceptors: bool = False,
     ) -> None:
+        """``per_method_interceptors``: run the interceptors' ``intercept_service`` once per
+        method name and reuse the handler it returns for every later call of that method.
+
+        grpc.aio runs ``intercept_service`` on every call, and so does this dispatcher by
+        default, since an interceptor may decide per call (from the invocation metadata,
+        say). Pass True only when every interceptor's choice of handler depends on the
+        method name alone and per-call work happens inside the handler's behaviour: the
+        chain's resolution then costs nothing per call. The first call of a method
+        resolves it with that call's metadata.
+        """
         self._generic: list[grpc.GenericRpcHandler] = list(handlers)
         self._registered: dict[str, grpc.RpcMethodHandler] = {}
         self._interceptors = tuple(interceptors)
         # Handler lookup is pure per method name, so it is done once; interceptors
-        # still run on every call, since they may decide per call (as in grpc.aio).
+        # still run on every call unless per_method_interceptors says they may not.
         self._handlers: dict[str, grpc.RpcMethodHandler | None] = {}
+        self._per_method = per_method_interceptors
+        self._resolved: dict[str, grpc.RpcMethodHandler | None] = {}
 
     # -- registration (the grpc.Server surface generated code uses) ----------------
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[grpc.GenericRpcHandler]) -> None:
         self._generic.extend(generic_rpc_handlers)
         self._handlers.clear()
+        self._resolved.clear()
 
     def add_registered_method_handlers(
         self, service_name: str, method_handlers: Mapping[str, grpc.RpcMethodHandler]
@@ -120,6 +135,7 @@ class InProcessDispatcher:
         for name, handler in method_handlers.items():
             self._registered[f"/{service_name}/{name}"] = handler
         self._handlers.clear()
+        self._resolved.clear()
 
     # -- handler resolution ------------------------------------------------------
     def _query_handlers(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -149,7 +165,14 @@ class InProcessDispatcher:
         details = _CallDetails(method, metadata)
         if not self._interceptors:
             return self._query_handlers(details)
-        return await self._intercept(0, details)
+        if not self._per_method:
+            return await self._intercept(0, details)
+        handler = self._resolved.get(method)
+        if handler is None:
+            handler = await self._intercept(0, details)
+            if handler is not None:  # unknown names are not kept: the cache stays bounded
+                self._resolved[method] = handler
+        return handler
 
     # -- the call ------------------------------------------------------------------
     async def call(
@@ -157,7 +180,9 @@ class InProcessDispatcher:
     ) -> CallOutcome:
         context = InProcessContext(metadata, peer)
         try:
-            handler = await self._resolve(method, metadata)
+            handler = self._resolved.get(method) if self._per_method else None
+            if handler is None:
+                handler = await self._resolve(method, metadata)
             if handler is None:
                 return failed_outcome(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
             if handler.request_streaming or handler.response_streaming:
