@@ -10,6 +10,7 @@ client (https://adam-p.ca/blog/2022/03/x-forwarded-for/).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from urllib.parse import unquote
@@ -54,6 +55,9 @@ def parse_ip(text: str) -> IPAddress | None:
     return address
 
 
+# Pure in its argument; a loaded server sees the same few peers (one per connection) on
+# every call, and parsing one costs microseconds of ipaddress work.
+@functools.lru_cache(maxsize=4096)
 def peer_host(peer: str) -> str:
     """The host of a gRPC peer string: ``"ipv4:1.2.3.4:5678"`` → ``"1.2.3.4"``.
 
