@@ -63,6 +63,7 @@ class Metrics:
     # Labelled children by label values: .labels() validates and locks on every call,
     # a dict hit does not (the access interceptor records on every request).
     _children: dict[tuple[Any, ...], tuple[Any, Any]] = field(default_factory=dict)
+    _event_children: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -147,7 +148,13 @@ class Metrics:
 
     def count_events(self, api: str, event_type: str, outcome: str, count: int = 1) -> None:
         if count:
-            self.events_total.labels(api, event_type or "unknown", outcome).inc(count)
+            key = (api, event_type, outcome)
+            child = self._event_children.get(key)
+            if child is None:
+                child = self._event_children[key] = self.events_total.labels(
+                    api, event_type or "unknown", outcome
+                )
+            child.inc(count)
 
     def throttle_denied(self, api: str, limit: str) -> None:
         self.throttle_denials_total.labels(api, limit).inc()
