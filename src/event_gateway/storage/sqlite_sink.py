@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import operator
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,14 +48,42 @@ class _Insert:
         marks = ", ".join("?" for _ in self.columns)
         self.sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}){suffix}"
 
+        # Rows are built on the sink thread while it holds the GIL the event loop wants:
+        # read all fields in one C call and run only the columns that have an encoder.
+        self._values = operator.attrgetter(*self.columns)
+        self._encoded = tuple((i, e) for i, e in enumerate(self.encoders) if e is not None)
+        self._payload = self.columns.index("payload") if "payload" in self.columns else -1
+
     def row(self, record: Any) -> tuple[Any, ...]:
-        values = []
-        for name, encode in zip(self.columns, self.encoders, strict=True):
-            value = getattr(record, name)
-            if name == "payload" and not isinstance(value, dict):
-                value = dict(value)
-            values.append(encode(value) if encode is not None and value is not None else value)
-        return tuple(values)
+        return self.rows((record,))[0]
+
+    def rows(self, records: Iterable[Any]) -> list[tuple[Any, ...]]:
+        """Each record's column values, encoded as SQLAlchemy's bind processors encode them.
+
+        Records of one call share objects (its received_at, for one): an encoded value
+        is reused while the next record holds the very same object in that column.
+        Payloads are never reused that way (each record has its own).
+        """
+        out = []
+        payload = self._payload
+        last: dict[int, tuple[Any, Any]] = {}
+        for record in records:
+            values = list(self._values(record))
+            for i, encode in self._encoded:
+                value = values[i]
+                if value is None:
+                    continue
+                if i == payload:
+                    values[i] = encode(value if isinstance(value, dict) else dict(value))
+                    continue
+                seen = last.get(i)
+                if seen is not None and seen[0] is value:
+                    values[i] = seen[1]
+                    continue
+                encoded = values[i] = encode(value)
+                last[i] = (value, encoded)
+            out.append(tuple(values))
+        return out
 
 
 class SqliteSink:
@@ -109,13 +138,13 @@ class SqliteSink:
         connection.execute("BEGIN IMMEDIATE")
         try:
             if batch.plain:
-                connection.executemany(self._plain.sql, [self._plain.row(e) for e in batch.plain])
+                connection.executemany(self._plain.sql, self._plain.rows(batch.plain))
             for event in batch.keyed:
                 # One statement per keyed row: rowcount says whether it was new.
                 if connection.execute(self._keyed.sql, self._keyed.row(event)).rowcount == 1:
                     inserted.add((event.api, event.tenant, event.dedup_key or ""))
             if batch.rejected:
-                connection.executemany(self._rejected.sql, [self._rejected.row(r) for r in batch.rejected])
+                connection.executemany(self._rejected.sql, self._rejected.rows(batch.rejected))
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
