@@ -75,8 +75,14 @@ def payload_of(msg: message.Message) -> dict[str, Any]:
     JSON numbers (`"product_id": 101`), so those are turned back into numbers.
     """
     desc = msg.DESCRIPTOR
-    raw: dict[str, Any] = MessageCodec.for_descriptor(desc, _PAYLOAD_CODEC).encode_value(msg)
+    raw: dict[str, Any] = _payload_codec(desc).encode_value(msg)
     return _int64_as_numbers(desc, raw) if _has_int64(desc) else raw
+
+
+@functools.cache
+def _payload_codec(desc: descriptor.Descriptor) -> MessageCodec:
+    # Called per event; the codec cache's own lookup hashes its options every time.
+    return MessageCodec.for_descriptor(desc, _PAYLOAD_CODEC)
 
 
 @functools.cache
@@ -108,6 +114,7 @@ def _int64_as_numbers(desc: descriptor.Descriptor, raw: dict[str, Any]) -> dict[
     return raw
 
 
+@functools.cache  # pure in the descriptor's options; called per stored event
 def enum_wire_name(enum_value: descriptor.EnumValueDescriptor) -> str:
     """The documented string of an enum value (its proto name when none is declared)."""
     return contract.enum_json_value(enum_value) or enum_value.name
