@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from event_gateway import errors
@@ -133,6 +135,18 @@ async def test_successes_cost_nothing_against_the_failure_limit(auth: Authentica
     plaintext = catalog.add()
     for _ in range(10):
         await auth.authenticate(ALANA, [("x-api-key", plaintext)], "1.1.1.1")
+
+
+async def test_a_changed_key_record_is_seen_at_once(auth: Authenticator, catalog: FakeCatalog) -> None:
+    key = catalog.add(limits={"per_key": "10/second"})
+    first = await auth.authenticate(ALANA, [("x-api-key", key)], "1.1.1.1")
+    assert await auth.authenticate(ALANA, [("x-api-key", key)], "1.1.1.1") is first  # reused
+    key_id = first.key_id
+    catalog.records[key_id] = replace(catalog.records[key_id], limits={"per_key": "20/second"})
+    changed = await auth.authenticate(ALANA, [("x-api-key", key)], "1.1.1.1")
+    assert changed.limits == {"per_key": "20/second"}
+    catalog.records[key_id] = replace(catalog.records[key_id], revoked=True)
+    assert (await refused(auth, ALANA, [("x-api-key", key)])).reason == "KEY_REVOKED"
 
 
 def test_credential_prefers_the_declared_order() -> None:

@@ -82,6 +82,24 @@ async def test_configuration_then_key_override_the_contract() -> None:
     assert [c.rate for c in store.seen[-1]] == [Rate(2000, 60), Rate(5, 1)]
 
 
+async def test_a_changed_key_record_changes_the_rates_at_once() -> None:
+    # The throttler keeps each call's checks while the principal is the same object;
+    # the Authenticator hands out a new one when the key's record changes.
+    store = Recording()
+    throttler = Throttler(store, CONTRACT)
+    before = Principal("k3", "t1", limits={"per_key": "10/second"})
+    for _ in range(2):
+        await throttler.check(TRACK_EVENTS, principal=before, client_ip="1.1.1.1", request=None)
+        assert [c.rate for c in store.seen[-1]] == [Rate(10, 1), Rate(100, 60)]
+    after = Principal("k3", "t1", limits={"per_key": "20/second"})
+    outcome = await throttler.check(TRACK_EVENTS, principal=after, client_ip="1.1.1.1", request=None)
+    assert [c.rate for c in store.seen[-1]] == [Rate(20, 1), Rate(100, 60)]
+    assert dict(outcome.metadata())["ratelimit-policy"] == '"per_key";q=20;w=1, "per_key_ip";q=100;w=60'
+    # Same key and rates from another address: its own per_key_ip bucket, the shared per_key one.
+    await throttler.check(TRACK_EVENTS, principal=after, client_ip="2.2.2.2", request=None)
+    assert [c.key for c in store.seen[-1]] == [store.seen[-2][0].key, "rl:alana:per_key_ip:{k3}:2.2.2.2"]
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -51,7 +51,7 @@ class ThrottleInterceptor(grpc.aio.ServerInterceptor):
                 context.set_trailing_metadata(metadata)
             outcome.raise_if_denied()
             response = await inner(request, context)
-            if metadata:
+            if metadata and context.trailing_metadata() != metadata:
                 _keep(context, metadata)
             return response
 

@@ -33,6 +33,8 @@ Metadata = Iterable[tuple[str, str | bytes]]
 _BEARER = CredentialLocation.CREDENTIAL_LOCATION_BEARER
 # Compared against when the key id is unknown, so that path does the same work.
 _DUMMY_HASH = keys.hash_secret("event-gateway: no such key")
+# Bound of the per-address and per-key caches; cleared whole when reached.
+_MAX_CACHED = 10_000
 
 
 class Authenticator:
@@ -50,17 +52,23 @@ class Authenticator:
         self._failure_rate = (
             parse_rate(failure_rate) if isinstance(failure_rate, str) else failure_rate
         )
+        # Per-request work that depends only on its inputs, kept between calls: the
+        # failure bucket of each client address, and the Principal of each key record
+        # (reused while the catalogue hands back the very same record object, so a
+        # reloaded or revoked key is seen as soon as the catalogue sees it).
+        self._failure_checks: dict[str, list[Check]] = {}
+        self._principals: dict[str, tuple[ApiKeyRecord, Principal]] = {}
 
     async def authenticate(self, api: ApiSpec, metadata: Metadata, client_ip: str) -> Principal:
         """The key's owner, or raises Unauthenticated / PermissionDenied / ResourceExhausted."""
-        failures = Check(f"rl:auth:failures:{{{client_ip}}}", self._failure_rate)
-        blocked = await self._failures.acquire([failures], consume=False)
+        failures = self._failure_check(client_ip)
+        blocked = await self._failures.acquire(failures, consume=False)
         if not blocked.allowed:
             raise _too_many_failures(blocked.retry_after)
         try:
             record = await self._verify(api, metadata)
         except errors.Unauthenticated:
-            charged = await self._failures.acquire([failures])
+            charged = await self._failures.acquire(failures)
             if not charged.allowed:
                 raise _too_many_failures(charged.retry_after) from None
             raise
@@ -69,13 +77,32 @@ class Authenticator:
             raise errors.PermissionDenied(
                 f"This API key may not call the {api.name} API.", reason="API_NOT_ALLOWED"
             )
-        return Principal(
+        return self._principal(record)
+
+    def _failure_check(self, client_ip: str) -> list[Check]:
+        checks = self._failure_checks.get(client_ip)
+        if checks is None:
+            if len(self._failure_checks) >= _MAX_CACHED:
+                self._failure_checks.clear()
+            checks = [Check(f"rl:auth:failures:{{{client_ip}}}", self._failure_rate)]
+            self._failure_checks[client_ip] = checks
+        return checks
+
+    def _principal(self, record: ApiKeyRecord) -> Principal:
+        cached = self._principals.get(record.key_id)
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        principal = Principal(
             key_id=record.key_id,
             tenant=record.tenant,
             name=record.name,
             limits=record.limits,
             apis=record.apis,
         )
+        if len(self._principals) >= _MAX_CACHED:
+            self._principals.clear()
+        self._principals[record.key_id] = (record, principal)
+        return principal
 
     async def _verify(self, api: ApiSpec, metadata: Metadata) -> ApiKeyRecord:
         presented = credential(api.credentials, metadata)
@@ -102,19 +129,24 @@ def credential(specs: Iterable[CredentialSpec], metadata: Metadata) -> str | Non
     A declared location that is present but malformed (``authorization: Basic …``)
     yields "" so that it is reported as invalid rather than missing.
     """
-    values: dict[str, str] = {}
-    for key, value in metadata:
-        # gRPC lower-cases metadata keys; the first value of a repeated key wins.
-        if isinstance(value, str):
-            values.setdefault(key.lower(), value)
+    if not isinstance(metadata, (tuple, list)):
+        metadata = tuple(metadata)  # read once per declared location
     for spec in specs:
-        value = values.get(spec.name.lower())
+        value = _first_value(metadata, spec.name.lower())
         if value is None:
             continue
         if spec.location == _BEARER:
             scheme, _, token = value.strip().partition(" ")
             return token.strip() if scheme.lower() == "bearer" else ""
         return value.strip()
+    return None
+
+
+def _first_value(metadata: Metadata, name: str) -> str | None:
+    # gRPC lower-cases metadata keys; the first value of a repeated key wins.
+    for key, value in metadata:
+        if isinstance(value, str) and key.lower() == name:
+            return value
     return None
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -34,7 +34,7 @@ _DIMENSION_WORDS = {_KEY: "key", _CLIENT_IP: "client address", _FIELD: "field"}
 # Values longer than this are hashed, so a client cannot grow keys with a huge field.
 _MAX_VALUE_CHARS = 96
 _UNSAFE = re.compile(r"[:{}%]")
-_MAX_BUCKET_NAMES = 10_000
+_MAX_CHARGES = 10_000
 
 
 class LimitStatus(NamedTuple):
@@ -57,6 +57,9 @@ class ThrottleOutcome:
     retry_after: float = 0.0
     # The store was unreachable and failed open: the limits' state is unknown.
     degraded: bool = False
+    # The RateLimit-Policy value when the caller has it already (it changes only with
+    # the rates); computed from `limits` otherwise.
+    policy: str = ""
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """Response metadata the transcoder turns into headers.
@@ -66,16 +69,19 @@ class ThrottleOutcome:
         """
         if not self.limits:
             return ()
-        tightest = min(self.limits, key=lambda s: (s.remaining, s.limit))
-        out = [
+        tightest = self.limits[0]
+        for status in self.limits:
+            if (status.remaining, status.limit) < (tightest.remaining, tightest.limit):
+                tightest = status
+        out = (
             ("x-ratelimit-limit", str(tightest.limit)),
             ("x-ratelimit-remaining", str(tightest.remaining)),
-            ("ratelimit-policy", ", ".join(f'"{s.name}";q={s.limit};w={s.rate.period}' for s in self.limits)),
-            ("ratelimit", ", ".join(f'"{s.name}";r={s.remaining};t={math.ceil(s.reset_after)}' for s in self.limits)),
-        ]  # fmt: skip
+            ("ratelimit-policy", self.policy or policy_header((s.name, s.limit, s.rate.period) for s in self.limits)),
+            ("ratelimit", ", ".join([f'"{s.name}";r={s.remaining};t={math.ceil(s.reset_after)}' for s in self.limits])),
+        )  # fmt: skip
         if not self.allowed:
-            out.append(("retry-after", str(retry_after_seconds(self.retry_after))))
-        return tuple(out)
+            return (*out, ("retry-after", str(retry_after_seconds(self.retry_after))))
+        return out
 
     def error(self) -> errors.ResourceExhausted:
         exceeded = [s for s in self.limits if s.exceeded]
@@ -98,9 +104,20 @@ class ThrottleOutcome:
             raise self.error()
 
 
+def policy_header(quotas: Iterable[tuple[str, int, int]]) -> str:
+    """The RateLimit-Policy value from each limit's (name, quota, window in seconds)."""
+    return ", ".join([f'"{name}";q={quota};w={window}' for name, quota, window in quotas])
+
+
 def retry_after_seconds(seconds: float) -> int:
     """Retry-After in whole seconds, rounded up: retrying early is always refused."""
     return max(1, math.ceil(seconds))
+
+
+class _Charge(NamedTuple):
+    checks: list[Check]
+    rates: tuple[Rate, ...]
+    policy: str  # the RateLimit-Policy value for these rates
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +149,17 @@ class Throttler:
             name: tuple(_limit(spec, overrides.get(method.api.name, {})) for spec in method.limits)
             for name, method in contract.methods.items()
         }
+        self._by_field = frozenset(
+            name for name, plan in self._plans.items() if any(_FIELD in limit.by for limit in plan)
+        )
         # Per-key override strings, parsed once each. Few distinct values exist
         # (they are set by operators), so this stays small.
         self._key_rates: dict[str, Rate] = {}
-        # Bucket names of limits that do not count by a request field: a pure function of
-        # (limit, key, address), and building one (escaping, formatting) is a measurable
-        # share of a call. Cleared whole when it gets big, like the catalogue's caches.
-        self._bucket_names: dict[tuple[int, str | None, str], str] = {}
+        # Each call's checks and rates, kept per (method, key, address) for plans that
+        # do not count by a request field: building bucket names (escaping, formatting)
+        # was a measurable share of a call. Cleared whole when it gets big, like the
+        # catalogue's caches.
+        self._charges: dict[tuple[str, str | None, str], tuple[Principal | None, _Charge]] = {}
 
     async def check(
         self,
@@ -152,35 +173,48 @@ class Throttler:
         plan = self._plans.get(method.full_name, ())
         if not plan:
             return ThrottleOutcome(method.api.name, True, ())
-        rates = [self._rate(limit, principal) for limit in plan]
-        checks = [
-            Check(self._bucket_name(method.api.name, limit, principal, client_ip, request), rate)
-            for limit, rate in zip(plan, rates)
-        ]
-        decision = await self._store.acquire(checks)
+        charge = self._charge(method, plan, principal, client_ip, request)
+        decision = await self._store.acquire(charge.checks)
         if decision.degraded:
             return ThrottleOutcome(method.api.name, True, (), degraded=True)
         statuses = tuple(
-            LimitStatus(
-                limit.name, rate, b.limit, b.remaining, b.reset_after, b.exceeded, limit.per
-            )
-            for limit, rate, b in zip(plan, rates, decision.buckets)
+            [
+                LimitStatus(limit.name, rate, b.limit, b.remaining, b.reset_after, b.exceeded, limit.per)
+                for limit, rate, b in zip(plan, charge.rates, decision.buckets)
+            ]
         )
-        return ThrottleOutcome(method.api.name, decision.allowed, statuses, decision.retry_after)
+        return ThrottleOutcome(
+            method.api.name, decision.allowed, statuses, decision.retry_after, policy=charge.policy
+        )
 
-    def _bucket_name(
-        self, api: str, limit: _Limit, principal: Principal | None, client_ip: str, request: Any
-    ) -> str:
-        if _FIELD in limit.by:
-            return _bucket_key(api, limit, principal, client_ip, request)
-        cache_key = (id(limit), principal.key_id if principal is not None else None, client_ip)
-        name = self._bucket_names.get(cache_key)
-        if name is None:
-            name = _bucket_key(api, limit, principal, client_ip, request)
-            if len(self._bucket_names) >= _MAX_BUCKET_NAMES:
-                self._bucket_names.clear()
-            self._bucket_names[cache_key] = name
-        return name
+    def _charge(
+        self, method: MethodSpec, plan: tuple[_Limit, ...], principal: Principal | None,
+        client_ip: str, request: Any,
+    ) -> _Charge:
+        """The call's checks and rates. Unless a limit counts by a request field, they
+        depend only on (method, key, address) and the principal's overrides, so they are
+        kept and reused while the principal is the very same object (the Authenticator
+        hands out one per key record, a new one when the record changes)."""
+        by_field = method.full_name in self._by_field
+        cache_key = (method.full_name, principal.key_id if principal is not None else None, client_ip)
+        if not by_field:
+            cached = self._charges.get(cache_key)
+            if cached is not None and cached[0] is principal:
+                return cached[1]
+        rates = tuple([self._rate(limit, principal) for limit in plan])
+        checks = [
+            Check(_bucket_key(method.api.name, limit, principal, client_ip, request), rate)
+            for limit, rate in zip(plan, rates)
+        ]
+        policy = policy_header(
+            (limit.name, check.capacity, rate.period) for limit, rate, check in zip(plan, rates, checks)
+        )
+        charge = _Charge(checks, rates, policy)
+        if not by_field:
+            if len(self._charges) >= _MAX_CHARGES:
+                self._charges.clear()
+            self._charges[cache_key] = (principal, charge)
+        return charge
 
     def _rate(self, limit: _Limit, principal: Principal | None) -> Rate:
         if principal is None or limit.name not in principal.limits:

@@ -45,7 +45,7 @@ def peer_host(peer: str) -> str:
 
 
 def _as_metadata(metadata: Iterable[tuple[str, Any]] | None) -> Metadata:
-    return tuple((str(key), value) for key, value in metadata or ())
+    return tuple([(str(key), value) for key, value in metadata or ()])
 
 
 class InProcessContext(aio.ServicerContext):  # type: ignore[type-arg]

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from event_gateway.policy.rates import Rate
-from event_gateway.policy.stores.base import Check, ThrottleStore
+from event_gateway.policy.stores.base import BucketState, Check, ThrottleStore
 
 HOURLY_3 = Rate(3, 3600)  # one request back every 20 minutes
 HOURLY_5 = Rate(5, 3600)
@@ -68,6 +68,13 @@ async def test_looking_does_not_charge(store: ThrottleStore) -> None:
     assert (await store.acquire(request)).allowed
     assert (await store.acquire(request)).allowed
     assert not (await store.acquire(request, consume=False)).allowed
+
+
+async def test_a_look_at_an_untouched_bucket_sees_it_full(store: ThrottleStore) -> None:
+    # The memory store answers this case without the arithmetic; it must agree with it.
+    looked = await store.acquire(checks(("fresh", Rate(7, 60))), consume=False)
+    assert looked.allowed and looked.retry_after == 0.0
+    assert looked.buckets == (BucketState(7, 7, 0.0, False),)
 
 
 async def test_a_denied_request_reports_the_other_buckets_uncharged(store: ThrottleStore) -> None:

@@ -28,6 +28,8 @@ class MemoryStore:
         self._tats: dict[str, float] = {}
         self._sweep_interval = sweep_interval
         self._next_sweep = clock() + sweep_interval
+        # An uncharged look at a full bucket, per capacity: the same answer every time.
+        self._full_decisions: dict[int, Decision] = {}
 
     def __len__(self) -> int:
         return len(self._tats)
@@ -37,25 +39,43 @@ class MemoryStore:
         if now >= self._next_sweep:
             self._sweep(now)
         tats = self._tats
-        # One plain loop: this runs on every request and comprehensions cost more here.
+        if not consume and len(checks) == 1:
+            # The look before authenticating, on every request: its bucket is almost
+            # always absent (no recent failures), which is a full bucket.
+            check = checks[0]
+            tat = tats.get(check.key)
+            if tat is None or tat <= now:
+                return self._full(check.capacity)
+        # Plain loops: this runs on every request and comprehensions cost more here.
         verdicts = []
         allowed = True
         for check in checks:
-            verdict = gcra.evaluate(tats.get(check.key), now, check.rate.interval, check.capacity)
-            allowed = allowed and verdict.allowed
+            rate = check.rate
+            verdict = gcra.evaluate(tats.get(check.key), now, rate.interval, check.burst or rate.count)
+            if not verdict.allowed:
+                allowed = False
             verdicts.append(verdict)
         # Check everything first, then write only if everything passed: a denial is free.
         states: list[BucketState] = []
         if allowed and consume:
             for check, verdict in zip(checks, verdicts):
                 tats[check.key] = verdict.new_tat
-                states.append(BucketState(check.capacity, verdict.remaining, verdict.reset_after, False))
+                states.append(
+                    BucketState(check.burst or check.rate.count, verdict.remaining, verdict.reset_after, False)
+                )
             return Decision(True, tuple(states))
         for check, verdict in zip(checks, verdicts):
             remaining, reset_after = gcra.uncharged(verdict, check.rate.interval)
             states.append(BucketState(check.capacity, remaining, reset_after, not verdict.allowed))
         retry_after = 0.0 if allowed else max(v.retry_after for v in verdicts)
         return Decision(allowed, tuple(states), retry_after)
+
+    def _full(self, capacity: int) -> Decision:
+        decision = self._full_decisions.get(capacity)
+        if decision is None:
+            decision = Decision(True, (BucketState(capacity, capacity, 0.0, False),))
+            self._full_decisions[capacity] = decision
+        return decision
 
     async def aclose(self) -> None:
         self._tats.clear()
