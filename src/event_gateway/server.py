@@ -155,7 +155,11 @@ class Gateway:
         return [api.service.full_name for api in self.contract.apis]
 
 
-async def build_gateway(settings: Settings, metrics: Metrics) -> Gateway:
+async def build_gateway(
+    settings: Settings, metrics: Metrics, *, policy: Sequence[grpc.aio.ServerInterceptor] | None = None
+) -> Gateway:
+    """The gateway's parts, wired. `policy` replaces the auth and throttle interceptors
+    (see `build_interceptors`); no configuration or command line can set it."""
     contract = default_contract()
     engine = create_engine(settings.database.get_secret_value())
     writer = GroupCommitWriter(engine, settings.writer, observer=metrics.writer_observer())
@@ -172,6 +176,7 @@ async def build_gateway(settings: Settings, metrics: Metrics) -> Gateway:
         throttler,
         settings.trusted_proxies,
         extra_outer=[AccessInterceptor(contract, metrics)],
+        policy=policy,
     )
 
     grpc_server = grpc.aio.server(
@@ -223,10 +228,15 @@ class _EmbeddedUvicorn(uvicorn.Server):
         return nullcontext()
 
 
-async def run(settings: Settings, sockets: Sequence[socket.socket] = ()) -> None:
+async def run(
+    settings: Settings,
+    sockets: Sequence[socket.socket] = (),
+    *,
+    policy: Sequence[grpc.aio.ServerInterceptor] | None = None,
+) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
     metrics = Metrics.create()
-    gateway = await build_gateway(settings, metrics)
+    gateway = await build_gateway(settings, metrics, policy=policy)
     grpc_host, grpc_port = _host_port(settings.grpc)
     gateway.grpc_server.add_insecure_port(f"{grpc_host}:{grpc_port}")
     await gateway.grpc_server.start()

@@ -30,6 +30,8 @@ def build_interceptors(
     throttler: Throttler,
     trusted_proxies: TrustedProxies | Iterable[str] = (),
     extra_outer: Sequence[grpc.aio.ServerInterceptor] = (),
+    *,
+    policy: Sequence[grpc.aio.ServerInterceptor] | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain, outermost first, for `grpc.aio.server(interceptors=...)`.
 
@@ -42,11 +44,10 @@ def build_interceptors(
     - auth before throttle: a failed authentication never reaches the tenant's
       buckets, so it costs no quota (failed attempts have their own per-address
       limit inside the Authenticator), and per-key limits need the principal.
+
+    `policy` replaces the auth and throttle pair; only scripts/bench does that, to
+    measure what they cost beside a chain that knows the caller without checking.
     """
-    return [
-        ScopeInterceptor(contract, trusted_proxies),
-        *extra_outer,
-        ErrorInterceptor(),
-        AuthInterceptor(authenticator),
-        ThrottleInterceptor(throttler),
-    ]
+    if policy is None:
+        policy = [AuthInterceptor(authenticator), ThrottleInterceptor(throttler)]
+    return [ScopeInterceptor(contract, trusted_proxies), *extra_outer, ErrorInterceptor(), *policy]
