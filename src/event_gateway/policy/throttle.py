@@ -49,8 +49,8 @@ class LimitStatus(NamedTuple):
     per: str = ""  # what the limit counts by, in words: "key and client address"
 
 
-@dataclass(frozen=True, slots=True)
-class ThrottleOutcome:
+class ThrottleOutcome(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: one per request, built at a third of the cost.
     api: str
     allowed: bool
     limits: tuple[LimitStatus, ...]

@@ -10,7 +10,6 @@ refuses) and concurrent callers can never slip past a limit together.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from event_gateway.policy.rates import Rate
@@ -39,8 +38,9 @@ class BucketState(NamedTuple):
     exceeded: bool  # this bucket is (one of) the reason for a denial
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    # A NamedTuple like Check and BucketState: one per request, and a frozen
+    # dataclass's __init__ (object.__setattr__ per field) costs several times more.
     allowed: bool
     # One per Check, in the order given; empty when `degraded`.
     buckets: tuple[BucketState, ...]
