@@ -85,6 +85,8 @@ def targets(results: dict[str, RowResult], mode: Mode) -> list[Target]:
                    lambda: vs_limit(results, "rest-batch"), lambda v: v >= 0.5, ("limit-sqlite",)),
         _threshold(results, "latency", "p99 <=10 ms",
                    lambda: results["latency"].p99_ms, lambda v: v <= 10.0, ()),
+        _threshold(results, "policy", "auth+throttle <5% of CPU/request",
+                   lambda: results["policy"].extra.get("cost_share"), lambda v: v < 0.05, ()),
     ]
     # Peak RSS: the largest of every gateway row of this run (each row is a fresh process).
     peaks = [r.peak_rss_mb for r in results.values()
@@ -140,6 +142,12 @@ def table_rows(results: dict[str, RowResult], goals: list[Target]) -> list[list[
         if name == "rss" and "rss_mb_early" in r.extra:
             early, end = r.extra.get("rss_mb_early"), r.extra.get("rss_mb_end")
             mine = (f"RSS {_num(early, 1)}->{_num(end, 1)} MB; " + mine).strip("; ")
+        if name == "policy" and "cost_share" in r.extra:
+            x = r.extra
+            mine = (f"CPU/request {x['cpu_us_per_request_with']:.0f} us with, "
+                    f"{x['cpu_us_per_request_without']:.0f} us without "
+                    f"({x['req_per_s_without']:,.0f} req/s): auth+throttle "
+                    f"{x['cost_us_per_request']:.0f} us = {x['cost_share']:.1%}; " + mine).strip("; ")
         if name == "latency" and "offered_rate" in r.extra:
             mine = (f"offered {r.extra['offered_rate']:,.0f}/s; " + mine).strip("; ")
         rows.append([

@@ -41,17 +41,21 @@ class Mode:
     soak_seconds: float  # the RSS row
     rss_flat_after: float  # RSS is compared between this many seconds of load and the end
     latency_seconds: float  # the paced latency row
+    # The policy-cost row: alternating pairs of short runs (a paired difference needs
+    # many pairs on a noisy machine more than it needs long runs).
+    pairs: int = 1
+    pair_seconds: float = 3.0
 
     @classmethod
     def create(cls, quick: bool, seconds: float | None, repeats: int | None) -> Mode:
         if quick:
-            mode = cls(True, 3.0, 1.0, 1, 6.0, 2.0, 4.0)
+            mode = cls(True, 3.0, 1.0, 1, 6.0, 2.0, 4.0, 1, 3.0)
         else:
-            mode = cls(False, 15.0, 3.0, 3, 60.0, 10.0, 30.0)
+            mode = cls(False, 15.0, 3.0, 3, 60.0, 10.0, 30.0, 9, 5.0)
         if seconds is not None:
-            mode.seconds = seconds
+            mode.seconds = mode.pair_seconds = seconds
         if repeats is not None:
-            mode.repeats = repeats
+            mode.repeats = mode.pairs = repeats
         return mode
 
 
@@ -491,6 +495,107 @@ def gateway_rss(ctx: Context, row: RowResult) -> None:
     row.extra["soak_seconds"] = ctx.mode.soak_seconds
 
 
+# ------------------------------------------------------------------------ policy cost
+
+
+def _cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU of a process (all its threads), or of one of its threads."""
+    path = f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat"
+    try:
+        with open(path) as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError as exc:
+        raise RowError(f"cannot read CPU time of {pid}: {exc}") from exc
+    # Fields 14 and 15 of proc(5), counted from the state (field 3) after the name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _gateway_without_policy(ctx: Context, row: RowResult, key: str) -> Iterator[Gateway]:
+    """The gateway with a fixed principal in place of auth and throttling (same tenant)."""
+    db = ctx.workdir / f"gateway-{row.name}-open.db"
+    _remove_db(db)
+    url = f"sqlite+aiosqlite:///{db}"
+    _admin(ctx, ["tenants", "add", payloads.TENANT, "--slug", "bench-store", "--number", "1"], url)
+    key_id = key.split("_")[1]
+    http_port, grpc_port = free_port(), free_port()
+    argv = [_python(), str(SERVERS / "gateway_without_policy.py"),
+            "--http", f"127.0.0.1:{http_port}", "--grpc", f"127.0.0.1:{grpc_port}",
+            "--database", url, "--tenant", payloads.TENANT, "--key-id", key_id]
+    server = Server("gateway without policy", argv, [http_port, grpc_port],
+                    ctx.log(f"{row.name}-open"), cwd=ctx.workdir)
+    try:
+        with server:
+            _http_probe(http_port, payloads.rest_body(1), None)
+            yield Gateway(server, http_port, grpc_port, "", db)
+    finally:
+        _remove_db(db)
+
+
+def policy_cost(ctx: Context, row: RowResult) -> None:
+    """What auth + throttling (memory store) cost per REST single-event request.
+
+    Two gateways side by side, identical but for the policy interceptors, driven by the
+    same wrk load in alternating runs; each run's server CPU time (all threads, from
+    /proc) divided by its successful requests gives CPU per request. The cost is the
+    median of the pairs' differences; its share is that over the full gateway's median
+    CPU/request.
+    """
+    body = payloads.rest_body(1)
+    with gateway(ctx, row) as full, _gateway_without_policy(ctx, row, full.key) as bare:
+        sides = {"with": full, "without": bare}
+        script = {name: wrk_script(ctx.workdir / f"wrk-policy-{name}.lua", body,
+                                   _rest_headers(gw.key or None))
+                  for name, gw in sides.items()}
+        urls = {name: f"http://127.0.0.1:{gw.http_port}{payloads.REST_PATH}"
+                for name, gw in sides.items()}
+        if ctx.mode.warmup:
+            for name in sides:
+                run_wrk(urls[name], script[name], ctx.mode.warmup)
+        measured: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
+        for i in range(ctx.mode.pairs):
+            order = list(sides) if i % 2 == 0 else list(reversed(sides))
+            for name in order:
+                gw = sides[name]
+                pid = gw.server.proc.pid if gw.server.proc else 0
+                before_events = _stored_events(gw.db)
+                cpu, loop_cpu = _cpu_seconds(pid), _cpu_seconds(pid, pid)
+                result = run_wrk(urls[name], script[name], ctx.mode.pair_seconds)
+                cpu, loop_cpu = _cpu_seconds(pid) - cpu, _cpu_seconds(pid, pid) - loop_cpu
+                gw.server.check_alive()
+                _check_failures(result, f"wrk ({name} policy) run {i + 1}")
+                _check_stored(gw.db, before_events, result, 1, gw.server.log)
+                measured[name].append({
+                    "req_per_s": result.req_per_s, "requests": result.requests,
+                    "cpu_us_per_request": cpu / result.requests * 1e6,
+                    "loop_cpu_us_per_request": loop_cpu / result.requests * 1e6,
+                    "p50_ms": result.p50_ms or 0.0, "p99_ms": result.p99_ms or 0.0,
+                })
+    row.runs = [{"side": name, **run} for name, runs in measured.items() for run in runs]
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(run[key] for run in measured[name])
+
+    row.req_per_s = row.events_per_s = median("with", "req_per_s")
+    row.p50_ms, row.p99_ms = median("with", "p50_ms"), median("with", "p99_ms")
+    # The median of paired differences: the two runs of a pair are adjacent in time, so
+    # they share the machine's state (other load, frequency) far better than all runs do.
+    cost = statistics.median(
+        w["cpu_us_per_request"] - o["cpu_us_per_request"]
+        for w, o in zip(measured["with"], measured["without"])
+    )
+    row.extra.update({
+        "req_per_s_without": median("without", "req_per_s"),
+        "cpu_us_per_request_with": median("with", "cpu_us_per_request"),
+        "cpu_us_per_request_without": median("without", "cpu_us_per_request"),
+        "loop_cpu_us_per_request_with": median("with", "loop_cpu_us_per_request"),
+        "loop_cpu_us_per_request_without": median("without", "loop_cpu_us_per_request"),
+        "cost_us_per_request": cost,
+        "cost_share": cost / median("with", "cpu_us_per_request"),
+        "req_per_s_share": 1 - median("with", "req_per_s") / median("without", "req_per_s"),
+    })
+
+
 @dataclass
 class RowSpec:
     name: str
@@ -510,9 +615,11 @@ ROWS: tuple[RowSpec, ...] = (
     RowSpec("grpc-batch", "gateway: gRPC 100 events", "gateway", gateway_grpc_batch),
     RowSpec("latency", "gateway: REST 1 event, paced 50%", "gateway", gateway_latency),
     RowSpec("rss", "gateway: REST 1 event, RSS soak", "gateway", gateway_rss),
+    RowSpec("policy", "gateway: REST 1 event, auth+throttle cost", "gateway", policy_cost),
 )
 GROUPS = {
     "limits": ("limit-asgi", "limit-grpc", "limit-sqlite"),
-    "gateway": ("rest-single", "rest-batch", "grpc-single", "grpc-batch", "latency", "rss"),
+    "gateway": ("rest-single", "rest-batch", "grpc-single", "grpc-batch", "latency", "rss",
+                "policy"),
     "all": tuple(r.name for r in ROWS),
 }
