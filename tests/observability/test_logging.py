@@ -10,6 +10,7 @@ import pytest
 
 from event_gateway.config import Settings
 from event_gateway.observability.logging import (
+    TextFormatter,
     configure_logging,
     redact,
     redact_metadata,
@@ -84,3 +85,34 @@ def test_text_lines(restore_root: None) -> None:
     text = _emit(Settings(log_json=False, log_level="debug"))
     assert "api=depict code=OK ms=1.5 client_ip=::1" in text
     assert "leak" not in text
+
+
+def test_text_prefix_matches_the_standard_formatter() -> None:
+    # TextFormatter builds the time prefix itself, once per second; it must read exactly
+    # as logging.Formatter writes it.
+    ours = TextFormatter()
+    standard = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    for created in (1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.0425, 1_700_000_061.5):
+        record = logging.LogRecord("x.y", logging.WARNING, __file__, 1, "hello %s", ("you",), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == standard.format(record)
+
+
+def test_every_queued_line_is_written_in_order_and_arguments_are_frozen(restore_root: None) -> None:
+    stream = io.StringIO()
+    listener = configure_logging(Settings(log_json=False), stream)
+    log = logging.getLogger("event_gateway.access")
+    changing = {"n": 0}
+    for i in range(2000):
+        changing["n"] = i
+        log.info("call %s", changing)  # formatted when logged, not when written
+    listener.stop()
+    lines = stream.getvalue().splitlines()
+    assert [line.rpartition("call ")[2] for line in lines] == [f"{{'n': {i}}}" for i in range(2000)]
+    listener.stop()  # a second stop is harmless
+
+
+def test_redact_checks_every_case_of_the_trigger_words() -> None:
+    # The cheap pre-check must not let a spelling past that the patterns would catch.
+    for text in ("X-Api-KEY: s3cret", "AUTHORIZATION: Basic s3cret", "q?TOKEN=s3cret", "BEARER s3cret"):
+        assert "s3cret" not in redact(text)

@@ -21,6 +21,7 @@ import logging.handlers
 import queue
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -44,9 +45,17 @@ _HEADER = re.compile(
 _BEARER = re.compile(r"(\bbearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
+# Every pattern above needs one of these words; most lines (every access line) have
+# none, and one lower-cased scan is far cheaper than three regex passes.
+_SECRET_WORDS = ("key", "token", "authorization", "bearer")
+
+
 def redact(text: str) -> str:
     """`text` with every credential-looking value masked."""
     if not text:
+        return text
+    lowered = text.lower()
+    if not any(word in lowered for word in _SECRET_WORDS):
         return text
     text = _QUERY.sub(rf"\1{MASK}", text)
     text = _HEADER.sub(rf"\1{MASK}", text)
@@ -74,15 +83,35 @@ def redact_metadata(
 
 
 class TextFormatter(logging.Formatter):
+    """``2026-11-22 11:26:12,345 INFO logger message [key=value ...]``.
+
+    Written out rather than through `logging.Formatter.format` for the plain case (one
+    access line per request, formatted on the listener thread while it holds the GIL):
+    the time prefix is built once per second, not with strftime per line. Lines with
+    an exception or stack go through the standard path, which appends those.
+    """
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self._second = -1
+        self._second_text = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        if record.exc_info or record.exc_text or record.stack_info:
+            line = super().format(record)
+        else:
+            line = f"{self._asctime(record)} {record.levelname} {record.name} {record.getMessage()}"
         access = getattr(record, "access", None)
         if access:
-            line += " " + " ".join(f"{k}={_text_value(v)}" for k, v in access.items())
+            line += " " + " ".join([f"{k}={_text_value(v)}" for k, v in access.items()])
         return redact(line)
+
+    def _asctime(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = self.formatTime(record).rpartition(",")[0]
+            self._second = second
+        return f"{self._second_text},{int(record.msecs):03d}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -101,12 +130,15 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(out, default=str, separators=(",", ":")))
 
 
+_NEEDS_QUOTES = re.compile(r'[ "=]')
+
+
 def _text_value(value: Any) -> str:
-    text = str(value)
-    return json.dumps(text) if (not text or any(c in text for c in " \"=")) else text
+    text = value if type(value) is str else str(value)
+    return json.dumps(text) if (not text or _NEEDS_QUOTES.search(text)) else text
 
 
-def configure_logging(settings: Settings, stream: Any = None) -> logging.handlers.QueueListener:
+def configure_logging(settings: Settings, stream: Any = None) -> LineWriter:
     """Route every logger (ours, grpc's, uvicorn's) to one formatted stderr handler.
 
     Records are handed to a queue and written by a listener thread: a slow stderr (a
@@ -116,13 +148,16 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.handler
     """
     output = logging.StreamHandler(stream if stream is not None else sys.stderr)
     output.setFormatter(JsonFormatter() if settings.log_json else TextFormatter())
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, output, respect_handler_level=False)
+    records: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    listener = LineWriter(records, output)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(logging.handlers.QueueHandler(records))
+    root.addHandler(_PlainQueueHandler(records))
     root.setLevel(settings.log_level.upper())
+    # No formatter of ours prints the process or thread, and looking them up is a
+    # large part of making a record (one per request for the access line).
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
     # uvicorn installs its own handlers unless told not to (log_config=None); make its
     # loggers propagate to ours either way.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
@@ -133,6 +168,85 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.handler
     return listener
 
 
-def _stop_quietly(listener: logging.handlers.QueueListener) -> None:
-    if listener._thread is not None:  # stop() twice raises; the caller may have stopped it
-        listener.stop()
+class _PlainQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the listener thread without formatting them on the caller's.
+
+    The standard `prepare` formats every record and copies it, so that arguments that
+    might change later are frozen into text; on the event loop that cost was paid once
+    per request for the access line. A record without arguments or exception (the
+    access line: its fields are a fresh dict of plain values) has nothing to freeze,
+    so it is passed as is; any other record takes the standard path.
+    """
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if not record.args and not record.exc_info and not record.stack_info:
+            return record
+        return super().prepare(record)
+
+
+def _stop_quietly(listener: LineWriter) -> None:
+    listener.stop()  # a no-op when the caller stopped it already
+
+
+_STOP = object()
+
+
+class LineWriter:
+    """The thread that writes queued records: whatever has queued up, in one write.
+
+    `logging.handlers.QueueListener` handles records one by one, each with the
+    handler's lock and its own write and flush; under load (one access line per
+    request) that is a system call per line. This drains the queue, formats each
+    record with the handler's formatter, and writes the lines with one write and one
+    flush. `stop()` writes what was queued before it, then ends the thread.
+    """
+
+    def __init__(self, records: queue.SimpleQueue[Any], output: logging.StreamHandler[Any], batch: int = 512) -> None:
+        self._records = records
+        self._output = output
+        self._batch = batch
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._records.put(_STOP)
+        self._thread.join()
+        self._thread = None
+
+    def _run(self) -> None:
+        records, output = self._records, self._output
+        while True:
+            batch = [records.get()]
+            while len(batch) < self._batch:
+                try:
+                    batch.append(records.get_nowait())
+                except queue.Empty:
+                    break
+            lines = []
+            stopping = False
+            last = None
+            for record in batch:
+                if record is _STOP:
+                    stopping = True
+                    continue
+                last = record
+                try:
+                    lines.append(output.format(record))
+                except Exception:
+                    output.handleError(record)
+            if lines and last is not None:
+                self._write("\n".join(lines) + "\n", last)
+            if stopping:
+                return
+
+    def _write(self, text: str, record: logging.LogRecord) -> None:
+        try:
+            self._output.stream.write(text)
+            self._output.flush()
+        except Exception:
+            self._output.handleError(record)
