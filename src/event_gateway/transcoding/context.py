@@ -12,6 +12,7 @@ still reach the HTTP response.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,13 +28,22 @@ def format_peer(host: str | None, port: int | None) -> str:
     """A client address in gRPC's peer format: ``ipv4:1.2.3.4:5`` or ``ipv6:[::1]:5``."""
     if not host:
         return "unknown"
-    try:
-        version = ipaddress.ip_address(host).version
-    except ValueError:
+    version = _ip_version(host)
+    if version is None:
         return f"unix:{host}" if host.startswith("/") else f"dns:{host}:{port or 0}"
     if version == 6:
         return f"ipv6:[{host}]:{port or 0}"
     return f"ipv4:{host}:{port or 0}"
+
+
+# Every request asks; a server sees few distinct client hosts at a time, and parsing
+# one with ipaddress costs microseconds.
+@functools.lru_cache(maxsize=4096)
+def _ip_version(host: str) -> int | None:
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return None
 
 
 def peer_host(peer: str) -> str:
