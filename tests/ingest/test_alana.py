@@ -87,6 +87,30 @@ async def test_documented_example_is_stored_with_the_keys_tenant(writer, catalog
     assert (second.event_type, second.product_id) == ("detail-page-view", "550e8400")
 
 
+async def test_record_columns_match_the_stored_payload(writer, catalog, settings) -> None:
+    # userId and productId are proto3 optional: present-but-empty is stored as null,
+    # absent as null, and the payload keeps exactly what was sent.
+    req = request(
+        {"eventType": "add-to-cart", "visitorId": "v1", "userId": "", "productId": "p1"},
+        {"eventType": "home-page-view", "visitorId": "v2", "metadata": {"a": "b", "n": 1}},
+    )
+    resp = await track(writer, catalog, settings, req)
+    assert (resp.stored, resp.errors) == (2, 0)
+    cart, home = writer.events
+    assert cart.payload == {
+        "eventType": "add-to-cart", "visitorId": "v1", "userId": "", "productId": "p1"
+    }
+    assert (cart.event_type, cart.visitor_id, cart.user_id, cart.product_id) == (
+        "add-to-cart", "v1", None, "p1",
+    )
+    assert home.payload == {
+        "eventType": "home-page-view", "visitorId": "v2", "metadata": {"a": "b", "n": 1.0}
+    }
+    assert (home.event_type, home.visitor_id, home.user_id, home.product_id) == (
+        "home-page-view", "v2", None, None,
+    )
+
+
 @pytest.mark.parametrize("event", VALID, ids=[e["eventType"] for e in VALID])
 async def test_each_type_with_its_required_fields_is_stored(writer, catalog, settings, event) -> None:
     resp = await track(writer, catalog, settings, request(event))

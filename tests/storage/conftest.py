@@ -7,7 +7,6 @@ the store (a failing commit must store nothing of its group).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,10 +68,10 @@ class MemoryBackend:
         self.catalog.revoke_key(key_id)
 
     async def events(self) -> list[dict[str, Any]]:
-        return [dataclasses.asdict(e) for e in self.sink.events]
+        return [e._asdict() for e in self.sink.events]
 
     async def rejected(self) -> list[dict[str, Any]]:
-        return [dataclasses.asdict(r) for r in self.sink.rejected]
+        return [r._asdict() for r in self.sink.rejected]
 
     async def break_store(self) -> None:
         self.sink.available = False

@@ -60,12 +60,16 @@ def event_violations(event: pb.Event) -> list[errors.FieldViolation]:
 
 
 def _record(receipt: common.Receipt, event: pb.Event) -> EventRecord:
+    payload = common.payload_of(event)
+    # The record's columns are read back from the payload: the encoder has already
+    # read every set field once, in one ListFields call. An accepted event has a known
+    # type and a visitorId; userId and productId are keys exactly when they are set.
     return receipt.record(
-        common.enum_wire_name(pb.EventType.DESCRIPTOR.values_by_number[event.event_type]),
-        common.payload_of(event),
-        visitor_id=event.visitor_id,
-        user_id=event.user_id if event.HasField("user_id") else None,
-        product_id=event.product_id if event.HasField("product_id") else None,
+        payload["eventType"],
+        payload,
+        visitor_id=payload["visitorId"],
+        user_id=payload.get("userId"),
+        product_id=payload.get("productId"),
     )
 
 

@@ -158,6 +158,10 @@ def parse_lenient_timestamp(text: str) -> datetime | None:
 
 # --- records ---------------------------------------------------------------------------------
 
+# tuple.__new__ with the values in field order: the record without the generated
+# __new__'s Python frame (see tests/ingest/test_common.py for the field order check).
+_new_event: Callable[[type[EventRecord], tuple[Any, ...]], EventRecord] = tuple.__new__
+
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """Facts about one call shared by every record it produces."""
@@ -183,31 +187,30 @@ class Receipt:
     ) -> EventRecord:
         # A client clock far ahead is flagged, never corrected: the client's claim is data.
         future = occurred_at is not None and occurred_at > self.received_at + self.future_tolerance
-        return EventRecord(
-            api=self.api,
-            tenant=self.tenant,
-            event_type=event_type,
-            received_at=self.received_at,
-            payload=payload,
-            occurred_at=occurred_at,
-            visitor_id=visitor_id or None,
-            user_id=user_id or None,
-            session_id=session_id or None,
-            product_id=product_id or None,
-            client_ip=self.client_ip,
-            user_agent=self.user_agent,
-            dedup_key=dedup_key or None,
-            future_dated=future,
+        # Positional, in field order: called per event, and keywords cost a dict per call.
+        return _new_event(
+            EventRecord,
+            (
+                self.api,
+                self.tenant,
+                event_type,
+                self.received_at,
+                payload,
+                occurred_at,
+                visitor_id or None,
+                user_id or None,
+                session_id or None,
+                product_id or None,
+                self.client_ip,
+                self.user_agent,
+                dedup_key or None,
+                future,
+            ),
         )
 
     def rejected(self, reason: str, payload: Mapping[str, Any]) -> RejectedRecord:
         return RejectedRecord(
-            api=self.api,
-            tenant=self.tenant,
-            reason=reason,
-            received_at=self.received_at,
-            payload=payload,
-            client_ip=self.client_ip,
+            self.api, self.tenant, reason, self.received_at, payload, self.client_ip
         )
 
 

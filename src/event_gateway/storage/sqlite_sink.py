@@ -14,10 +14,8 @@ this sink writes reads back through the engine exactly as if the engine had writ
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import operator
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -41,49 +39,61 @@ class _Insert:
     """The INSERT for one table and record type, with per-column encoders."""
 
     def __init__(self, table: sa.Table, record_type: type[Any], dialect: sa.Dialect, suffix: str = "") -> None:
-        self.columns = tuple(f.name for f in dataclasses.fields(record_type))
+        # Records are named tuples: the INSERT names the columns in field order.
+        self.columns: tuple[str, ...] = record_type._fields
         encoders: list[Encoder | None] = [table.c[name].type.bind_processor(dialect) for name in self.columns]
         self.encoders = tuple(encoders)
         names = ", ".join(self.columns)
         marks = ", ".join("?" for _ in self.columns)
         self.sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}){suffix}"
-
-        # Rows are built on the sink thread while it holds the GIL the event loop wants:
-        # read all fields in one C call and run only the columns that have an encoder.
-        self._values = operator.attrgetter(*self.columns)
         self._encoded = tuple((i, e) for i, e in enumerate(self.encoders) if e is not None)
         self._payload = self.columns.index("payload") if "payload" in self.columns else -1
 
     def row(self, record: Any) -> tuple[Any, ...]:
         return self.rows((record,))[0]
 
-    def rows(self, records: Iterable[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, records: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Each record's column values, encoded as SQLAlchemy's bind processors encode them.
 
-        Records of one call share objects (its received_at, for one): an encoded value
-        is reused while the next record holds the very same object in that column.
-        Payloads are never reused that way (each record has its own).
+        Rows are built on the sink thread while it holds the GIL the event loop wants,
+        so the work is done column by column: records are transposed and put back
+        together by zip (in C), and only the few columns with an encoder are visited.
         """
-        out = []
-        payload = self._payload
-        last: dict[int, tuple[Any, Any]] = {}
-        for record in records:
-            values = list(self._values(record))
-            for i, encode in self._encoded:
-                value = values[i]
-                if value is None:
-                    continue
-                if i == payload:
-                    values[i] = encode(value if isinstance(value, dict) else dict(value))
-                    continue
-                seen = last.get(i)
-                if seen is not None and seen[0] is value:
-                    values[i] = seen[1]
-                    continue
-                encoded = values[i] = encode(value)
-                last[i] = (value, encoded)
-            out.append(tuple(values))
-        return out
+        if not records:
+            return []
+        columns: list[Sequence[Any]] = list(zip(*records))
+        for i, encode in self._encoded:
+            if i == self._payload:
+                columns[i] = _encode_payloads(encode, columns[i])
+            else:
+                columns[i] = _encode_shared(encode, columns[i])
+        return list(zip(*columns))
+
+
+def _encode_payloads(encode: Encoder, values: Sequence[Any]) -> list[Any]:
+    # Each record has its own payload: nothing to reuse. JSON needs a dict, not any Mapping.
+    return [
+        None if v is None else encode(v if isinstance(v, dict) else dict(v)) for v in values
+    ]
+
+
+def _encode_shared(encode: Encoder, values: Sequence[Any]) -> list[Any]:
+    """Encode a column whose records mostly share one object (a call's received_at).
+
+    An encoded value is reused while the next record holds the very same object.
+    """
+    out: list[Any] = []
+    last: Any = _NOTHING
+    encoded: Any = None
+    for value in values:
+        if value is not last:
+            last = value
+            encoded = None if value is None else encode(value)
+        out.append(encoded)
+    return out
+
+
+_NOTHING = object()
 
 
 class SqliteSink:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -283,8 +282,8 @@ class SqlSink:
             .returning(events.c.api, events.c.tenant, events.c.dedup_key)
         )
         self._insert_rejected = sa.insert(rejected_table())
-        self._event_columns = _field_names(EventRecord)
-        self._rejected_columns = _field_names(RejectedRecord)
+        self._event_columns = EventRecord._fields
+        self._rejected_columns = RejectedRecord._fields
 
     async def commit(self, batch: Batch) -> set[DedupKey]:
         inserted: set[DedupKey] = set()
@@ -306,13 +305,9 @@ class SqlSink:
         return inserted
 
 
-def _field_names(record_type: type[Any]) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(record_type))
-
-
 def _row(record: EventRecord | RejectedRecord, columns: tuple[str, ...]) -> dict[str, Any]:
     # Record fields are named after the columns; payload may be any Mapping, JSON needs a dict.
-    row = {name: getattr(record, name) for name in columns}
+    row = dict(zip(columns, record, strict=True))
     if not isinstance(row["payload"], dict):
         row["payload"] = dict(row["payload"])
     return row

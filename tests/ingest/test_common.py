@@ -1,0 +1,59 @@
+"""Receipt: the records every servicer builds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from event_gateway.ingest.common import Receipt
+from event_gateway.storage.base import EventRecord, RejectedRecord
+
+from .conftest import CLIENT_IP, NOW
+
+
+def _receipt() -> Receipt:
+    return Receipt("depict", "acme", NOW, CLIENT_IP, "curl/8", timedelta(seconds=60))
+
+
+def test_record_puts_every_value_in_its_own_field() -> None:
+    # Receipt.record builds the tuple positionally: a value in the wrong slot would be
+    # stored in the wrong column, so every field gets a distinct value here.
+    payload = {"a": 1}
+    at = NOW - timedelta(minutes=1)
+    record = _receipt().record(
+        "view", payload, occurred_at=at, visitor_id="v", user_id="u", session_id="s",
+        product_id="p", dedup_key="d",
+    )
+    assert type(record) is EventRecord
+    assert record == EventRecord(
+        api="depict", tenant="acme", event_type="view", received_at=NOW, payload=payload,
+        occurred_at=at, visitor_id="v", user_id="u", session_id="s", product_id="p",
+        client_ip=CLIENT_IP, user_agent="curl/8", dedup_key="d", future_dated=False,
+    )
+    assert record._asdict()["user_agent"] == "curl/8"
+    assert record.payload is payload
+
+
+@pytest.mark.parametrize("empty", ["", None])
+def test_record_stores_empty_identifiers_as_null(empty: str | None) -> None:
+    record = _receipt().record(
+        "view", {}, visitor_id=empty, user_id=empty, session_id=empty, product_id=empty,
+        dedup_key=empty,
+    )
+    assert record == EventRecord(
+        "depict", "acme", "view", NOW, {}, client_ip=CLIENT_IP, user_agent="curl/8"
+    )
+
+
+def test_record_flags_a_client_time_beyond_the_tolerance() -> None:
+    receipt = _receipt()
+    assert not receipt.record("view", {}, occurred_at=NOW + timedelta(seconds=60)).future_dated
+    assert receipt.record("view", {}, occurred_at=NOW + timedelta(seconds=61)).future_dated
+
+
+def test_rejected_keeps_the_reason_and_the_payload() -> None:
+    assert _receipt().rejected("visitorId: missing", {"x": 1}) == RejectedRecord(
+        api="depict", tenant="acme", reason="visitorId: missing", received_at=NOW,
+        payload={"x": 1}, client_ip=CLIENT_IP,
+    )

@@ -1,0 +1,70 @@
+"""SqliteSink's rows: the values SQLAlchemy's own bind processors would bind."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from types import MappingProxyType
+
+import orjson
+
+from event_gateway.storage.base import EventRecord, RejectedRecord
+from event_gateway.storage.sqlite_sink import SqliteSink
+
+T0 = datetime(2026, 11, 22, 8, 30, 15, 123456, tzinfo=UTC)
+
+
+def _records() -> list[EventRecord]:
+    shared = T0  # one call's received_at, shared by its records
+    paris = timezone(timedelta(hours=1))
+    return [
+        EventRecord("alana", "t1", "view", shared, {"n": 0}),
+        EventRecord("alana", "t1", "view", shared, {"n": 1}, occurred_at=T0 - timedelta(hours=1)),
+        EventRecord("alana", "t1", "view", shared, MappingProxyType({"n": 2}), future_dated=True),
+        # Equal instant, another object and zone: encoded on its own, not reused.
+        EventRecord("depict", "t2", "buy", T0.astimezone(paris), {"n": 3}, visitor_id="v",
+                    user_id="u", session_id="s", product_id="p", client_ip="ip",
+                    user_agent="ua", dedup_key="d"),
+        EventRecord("alana", "t1", "view", T0 + timedelta(seconds=1), {"n": 4}),
+    ]
+
+
+def test_rows_bind_each_column_as_sqlalchemy_encodes_it(tmp_path: Path) -> None:
+    sink = SqliteSink(str(tmp_path / "x.db"), 1.0)
+    try:
+        records = _records()
+        insert = sink._plain
+        assert insert.columns == EventRecord._fields
+        expected = [
+            tuple(
+                value if encode is None or value is None
+                else encode(dict(value) if name == "payload" else value)
+                for name, value, encode in zip(insert.columns, record, insert.encoders, strict=True)
+            )
+            for record in records
+        ]
+        rows = insert.rows(records)
+        assert rows == expected
+        # Spot checks of the encodings themselves: naive UTC, JSON text, 0/1.
+        first, _, third, fourth, _ = (dict(zip(insert.columns, row)) for row in rows)
+        assert first["received_at"] == fourth["received_at"] == T0.replace(tzinfo=None)
+        assert first["occurred_at"] is None
+        assert orjson.loads(third["payload"]) == {"n": 2}
+        assert (first["future_dated"], third["future_dated"]) == (0, 1)
+        assert insert.row(records[3]) == expected[3]
+        assert insert.rows([]) == []
+    finally:
+        sink.close()
+
+
+def test_rejected_rows_follow_the_record_fields(tmp_path: Path) -> None:
+    sink = SqliteSink(str(tmp_path / "x.db"), 1.0)
+    try:
+        record = RejectedRecord("alana", "t1", "missing", T0, {"bad": True}, "ip")
+        (row,) = sink._rejected.rows([record])
+        assert sink._rejected.columns == RejectedRecord._fields
+        assert row[:3] == ("alana", "t1", "missing") and row[5] == "ip"
+        assert row[3] == T0.replace(tzinfo=None)
+        assert orjson.loads(row[4]) == {"bad": True}
+    finally:
+        sink.close()
