@@ -28,6 +28,7 @@ from event_gateway import dialects, ingest
 from event_gateway.config import Settings
 from event_gateway.contract import Contract, CredentialLocation, default_contract, enum_json_value
 from event_gateway.interceptors import build_interceptors
+from event_gateway.interceptors.resolved import ResolvedChain
 from event_gateway.observability.access import AccessInterceptor
 from event_gateway.observability.events import CountingWriter
 from event_gateway.observability.logging import configure_logging
@@ -180,11 +181,11 @@ async def build_gateway(
     )
 
     grpc_server = grpc.aio.server(
-        interceptors=interceptors,
+        # Our interceptors choose handlers by method name alone (per-call work is in the
+        # wrapped behaviours), so the chain is resolved once per method on both sides.
+        interceptors=[ResolvedChain(interceptors)],
         options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", settings.max_body_bytes)],
     )
-    # Our interceptors choose handlers by method name alone (per-call work is in the
-    # wrapped behaviours), so the REST side resolves the chain once per method.
     dispatcher = InProcessDispatcher(interceptors=interceptors, per_method_interceptors=True)
     counted = CountingWriter(writer, metrics)
     for add_to_server, servicer in ingest.build_servicers(counted, catalog, settings):

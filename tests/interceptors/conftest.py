@@ -15,6 +15,7 @@ from alana.v1 import shopper_events_pb2_grpc as alana_grpc
 from event_gateway import scope
 from event_gateway.contract import default_contract
 from event_gateway.interceptors import build_interceptors
+from event_gateway.interceptors.resolved import ResolvedChain
 from event_gateway.policy.auth import Authenticator
 from event_gateway.policy.stores.memory import MemoryStore
 from event_gateway.policy.throttle import Throttler
@@ -78,9 +79,14 @@ class Gateway:
 GatewayFactory = Callable[..., Any]
 
 
-@pytest.fixture
-async def make_gateway() -> AsyncIterator[GatewayFactory]:
-    """Start a server: make_gateway(overrides=..., auth_failures=..., trusted_proxies=...)."""
+@pytest.fixture(params=["resolved", "per-call"])
+async def make_gateway(request: pytest.FixtureRequest) -> AsyncIterator[GatewayFactory]:
+    """Start a server: make_gateway(overrides=..., auth_failures=..., trusted_proxies=...).
+
+    Each test runs twice: with the chain resolved once per method (ResolvedChain, as
+    server.py composes it) and with grpc.aio running every interceptor on every call.
+    """
+    resolved = request.param == "resolved"
     servers: list[grpc.aio.Server] = []
     channels: list[grpc.aio.Channel] = []
 
@@ -94,11 +100,10 @@ async def make_gateway() -> AsyncIterator[GatewayFactory]:
         catalog, calls = FakeCatalog(), Calls()
         authenticator = Authenticator(catalog, failure_store=MemoryStore(), failure_rate=auth_failures)
         throttler = Throttler(MemoryStore(), CONTRACT, overrides=overrides)
-        server = grpc.aio.server(
-            interceptors=build_interceptors(
-                CONTRACT, authenticator, throttler, trusted_proxies, extra_outer=extra_outer
-            )
+        chain = build_interceptors(
+            CONTRACT, authenticator, throttler, trusted_proxies, extra_outer=extra_outer
         )
+        server = grpc.aio.server(interceptors=[ResolvedChain(chain)] if resolved else chain)
         alana_grpc.add_ShopperEventsServiceServicer_to_server(Alana(calls), server)
         sf_grpc.add_StorefrontAnalyticsServiceServicer_to_server(Storefront(calls), server)
         port = server.add_insecure_port("127.0.0.1:0")
