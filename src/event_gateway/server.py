@@ -10,6 +10,7 @@ headers) is computed here from the contract and passed in as options.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -238,6 +239,13 @@ async def run(
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
     metrics = Metrics.create()
     gateway = await build_gateway(settings, metrics, policy=policy)
+    # Everything built so far lives as long as the process. A full garbage collection
+    # walks every tracked object, ~120,000 of them once the contract, the stores and
+    # grpc are loaded: 45-60 ms with the event loop stopped, which set the p99 latency
+    # under load. Frozen, they are never walked again; collections see only what
+    # requests create.
+    gc.collect()
+    gc.freeze()
     grpc_host, grpc_port = _host_port(settings.grpc)
     gateway.grpc_server.add_insecure_port(f"{grpc_host}:{grpc_port}")
     await gateway.grpc_server.start()
