@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -129,6 +130,42 @@ async def test_failures_are_limited_per_address_without_lookups(auth: Authentica
     assert catalog.lookups == lookups
     # Another address is unaffected.
     assert (await auth.authenticate(ALANA, [("x-api-key", plaintext)], "2.2.2.2")).tenant == "t1"
+
+
+class CountingStore(MemoryStore):
+    def __init__(self, clock: Any) -> None:
+        super().__init__(clock=clock)
+        self.calls = 0
+
+    async def acquire(self, checks: Any, *, consume: bool = True) -> Any:
+        self.calls += 1
+        return await super().acquire(checks, consume=consume)
+
+
+async def test_a_valid_key_costs_no_store_call_and_blocks_are_learnt_across_processes(catalog: FakeCatalog) -> None:
+    now = [1000.0]
+    shared = CountingStore(clock=lambda: now[0])  # one Redis, seen by two processes
+    first, second = (
+        Authenticator(catalog, failure_store=shared, failure_rate="3/minute", clock=lambda: now[0])
+        for _ in range(2)
+    )
+    plaintext = catalog.add()
+    bad = [("x-api-key", f"egk_{keys.parse_key(plaintext)[0]}_guess")]  # type: ignore[index]
+    await first.authenticate(ALANA, [("x-api-key", plaintext)], "1.1.1.1")
+    assert shared.calls == 0  # one store call per request is the throttle's, not ours
+    for _ in range(3):
+        assert isinstance(await refused(first, ALANA, bad), errors.Unauthenticated)
+    # The other process has not seen this address fail: it verifies, the shared store refuses.
+    err = await refused(second, ALANA, bad)
+    assert isinstance(err, errors.ResourceExhausted) and err.retry_after == 20.0
+    lookups = catalog.lookups
+    for auth in (first, second):  # both now refuse the address before any lookup
+        assert isinstance(await refused(auth, ALANA, [("x-api-key", plaintext)]), errors.ResourceExhausted)
+    assert catalog.lookups == lookups
+    now[0] += 20.0  # one failure's worth of room is back
+    assert (await first.authenticate(ALANA, [("x-api-key", plaintext)], "1.1.1.1")).tenant == "t1"
+    assert isinstance(await refused(first, ALANA, bad), errors.Unauthenticated)
+    assert isinstance(await refused(first, ALANA, bad), errors.ResourceExhausted)
 
 
 async def test_successes_cost_nothing_against_the_failure_limit(auth: Authenticator, catalog: FakeCatalog) -> None:

@@ -8,13 +8,16 @@ times do not tell valid ids from invalid ones. Secrets are never logged nor echo
 
 Failed authentications are limited per client address with their own buckets, so
 guessing costs the guesser and never the tenant whose key is being guessed: a client
-over that limit is refused before its key is even looked up.
+over that limit is refused before its key is even looked up. Only failures touch the
+store; a request with a valid key makes no store call here, so with Redis a request
+costs one round trip, the throttle's.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from event_gateway import errors
 from event_gateway.contract import ApiSpec, CredentialLocation, CredentialSpec
@@ -44,6 +47,7 @@ class Authenticator:
         *,
         failure_store: ThrottleStore | None = None,
         failure_rate: Rate | str = "30/minute",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`failure_rate` is `ThrottleSettings.auth_failures`; `failure_store` holds
         its buckets (a per-process MemoryStore unless one is given)."""
@@ -52,6 +56,13 @@ class Authenticator:
         self._failure_rate = (
             parse_rate(failure_rate) if isinstance(failure_rate, str) else failure_rate
         )
+        self._clock = clock
+        # Addresses whose failed-authentication bucket has no room, and until when, as
+        # learnt from charging it. Refusing them from here, rather than asking the store
+        # on every request, keeps a request with a valid key at no store call at all (one
+        # Redis round trip per request, the throttle's). An address blocked by another
+        # process is learnt on its next failure here, which the store then refuses.
+        self._blocked: dict[str, float] = {}
         # Per-request work that depends only on its inputs, kept between calls: the
         # failure bucket of each client address, and the Principal of each key record
         # (reused while the catalogue hands back the very same record object, so a
@@ -61,16 +72,12 @@ class Authenticator:
 
     async def authenticate(self, api: ApiSpec, metadata: Metadata, client_ip: str) -> Principal:
         """The key's owner, or raises Unauthenticated / PermissionDenied / ResourceExhausted."""
-        failures = self._failure_check(client_ip)
-        blocked = await self._failures.acquire(failures, consume=False)
-        if not blocked.allowed:
-            raise _too_many_failures(blocked.retry_after)
+        if self._blocked:
+            self._refuse_if_blocked(client_ip)
         try:
             record = await self._verify(api, metadata)
         except errors.Unauthenticated:
-            charged = await self._failures.acquire(failures)
-            if not charged.allowed:
-                raise _too_many_failures(charged.retry_after) from None
+            await self._charge_failure(client_ip)
             raise
         # Scope is checked after the key proved genuine: a wrong scope is not a guess.
         if record.apis and api.name not in record.apis:
@@ -78,6 +85,39 @@ class Authenticator:
                 f"This API key may not call the {api.name} API.", reason="API_NOT_ALLOWED"
             )
         return self._principal(record)
+
+    def _refuse_if_blocked(self, client_ip: str) -> None:
+        until = self._blocked.get(client_ip)
+        if until is None:
+            return
+        wait = until - self._clock()
+        if wait > 0:
+            raise _too_many_failures(wait)
+        del self._blocked[client_ip]
+
+    async def _charge_failure(self, client_ip: str) -> None:
+        """Charge one failure to the address; refuse it when over, and remember when
+        its bucket is left without room so that its next request is refused unverified."""
+        checks = self._failure_check(client_ip)
+        charged = await self._failures.acquire(checks)
+        if not charged.allowed:
+            self._block(client_ip, charged.retry_after)
+            raise _too_many_failures(charged.retry_after) from None
+        if charged.buckets and charged.buckets[0].remaining == 0:
+            # GCRA: room for one more failure once the debt falls to burst - 1 intervals.
+            interval = self._failure_rate.interval
+            bucket = charged.buckets[0]
+            self._block(client_ip, bucket.reset_after + interval - bucket.limit * interval)
+
+    def _block(self, client_ip: str, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        now = self._clock()
+        if len(self._blocked) >= _MAX_CACHED:
+            self._blocked = {ip: until for ip, until in self._blocked.items() if until > now}
+            if len(self._blocked) >= _MAX_CACHED:
+                self._blocked.clear()
+        self._blocked[client_ip] = now + seconds
 
     def _failure_check(self, client_ip: str) -> list[Check]:
         checks = self._failure_checks.get(client_ip)
