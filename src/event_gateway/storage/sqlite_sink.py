@@ -64,23 +64,27 @@ class _Insert:
         columns: list[Sequence[Any]] = list(zip(*records))
         for i, encode in self._encoded:
             if i == self._payload:
-                columns[i] = _encode_payloads(encode, columns[i])
+                columns[i] = _encode_payloads(columns[i])
             else:
                 columns[i] = _encode_shared(encode, columns[i])
         return list(zip(*columns))
 
 
-def _encode_payloads(encode: Encoder, values: Sequence[Any]) -> list[Any]:
-    # Each record has its own payload: nothing to reuse. JSON needs a dict, not any Mapping.
+def _encode_payloads(values: Sequence[Any]) -> list[Any]:
+    # What the JSON column's bind processor does with a dict, without its per-value
+    # checks for SQLAlchemy's null markers: the dialect's serializer is _json_dumps.
+    # Each record has its own payload, so nothing is reused. JSON needs a dict.
     return [
-        None if v is None else encode(v if isinstance(v, dict) else dict(v)) for v in values
+        None if v is None else _json_dumps(v if isinstance(v, dict) else dict(v)) for v in values
     ]
 
 
 def _encode_shared(encode: Encoder, values: Sequence[Any]) -> list[Any]:
     """Encode a column whose records mostly share one object (a call's received_at).
 
-    An encoded value is reused while the next record holds the very same object.
+    An encoded value is reused while the next record holds the very same object. It is
+    also adapted here, once, as sqlite3 would adapt it for every row it binds (a naive
+    datetime becomes its isoformat(" ") text through a Python-level adapter).
     """
     out: list[Any] = []
     last: Any = _NOTHING
@@ -88,9 +92,14 @@ def _encode_shared(encode: Encoder, values: Sequence[Any]) -> list[Any]:
     for value in values:
         if value is not last:
             last = value
-            encoded = None if value is None else encode(value)
+            encoded = None if value is None else _adapted(encode(value))
         out.append(encoded)
     return out
+
+
+def _adapted(value: Any) -> Any:
+    adapt = sqlite3.adapters.get((type(value), sqlite3.PrepareProtocol))
+    return value if adapt is None else adapt(value)
 
 
 _NOTHING = object()
