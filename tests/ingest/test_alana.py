@@ -142,6 +142,37 @@ async def test_missing_required_field_rejects_that_event(writer, catalog, settin
     assert field in writer.rejected[0].reason
 
 
+@pytest.mark.parametrize("number", [0, 99])
+async def test_unspecified_or_undeclared_type_number_is_rejected(writer, catalog, settings, number) -> None:
+    # gRPC callers send numbers: an undeclared one is kept by proto3 (open enum) and
+    # must be refused like UNSPECIFIED, with the number kept in the quarantined payload.
+    req = pb.TrackEventsRequest(events=[pb.Event(event_type=number, visitor_id="v")])
+    resp = await track(writer, catalog, settings, req)
+    assert (resp.stored, resp.errors) == (0, 1)
+    assert [(e.index, e.field) for e in resp.rejected] == [(0, "eventType")]
+    expected = {"visitorId": "v"} if number == 0 else {"eventType": number, "visitorId": "v"}
+    assert writer.rejected[0].payload == expected
+
+
+@pytest.mark.parametrize(
+    ("purchase", "missing"),
+    [
+        ({"productIds": ["p"], "revenue": 0, "currency": "BRL"}, []),
+        ({"productIds": [], "revenue": 0, "currency": "BRL"}, ["productIds"]),
+        ({"productIds": ["p"], "currency": "BRL"}, ["revenue"]),
+        ({"productIds": ["p"], "revenue": 1, "currency": ""}, ["currency"]),
+        ({}, ["productIds", "revenue", "currency"]),
+    ],
+)
+async def test_purchase_rules_read_presence_not_truthiness_for_revenue(
+    writer, catalog, settings, purchase, missing
+) -> None:
+    event = {"eventType": "purchase-complete", "visitorId": "v", **purchase}
+    resp = await track(writer, catalog, settings, request(event))
+    assert [e.field for e in resp.rejected] == missing
+    assert (resp.stored, resp.errors) == ((1, 0) if not missing else (0, 1))
+
+
 async def test_unknown_type_names_the_choices(writer, catalog, settings) -> None:
     resp = await track(writer, catalog, settings, request({"eventType": "nope", "visitorId": "v"}))
     assert "home-page-view" in resp.rejected[0].reason

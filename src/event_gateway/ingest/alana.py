@@ -6,7 +6,7 @@ and, for gRPC callers, says which failed and why. Invalid events go to quarantin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 from alana.v1 import shopper_events_pb2 as pb
 from alana.v1 import shopper_events_pb2_grpc as pb_grpc
@@ -21,27 +21,43 @@ MAX_BATCH = 100
 _EventType = pb.EventType
 _TYPE_NAMES = common.enum_wire_names(pb.EventType.DESCRIPTOR)
 
-# Fields each event type needs besides visitorId (the documented table).
-_Check = Callable[[pb.Event], bool]
-_REQUIRED: dict[int, tuple[tuple[str, _Check], ...]] = {
+# Fields each event type needs besides visitorId (the documented table), as
+# (JSON name, whether an empty value counts as missing): revenue 0 is a revenue.
+_REQUIRED_BY_NUMBER: dict[int, tuple[tuple[str, bool], ...]] = {
     _EventType.EVENT_TYPE_HOME_PAGE_VIEW: (),
     _EventType.EVENT_TYPE_SHOPPING_CART_PAGE_VIEW: (),
-    _EventType.EVENT_TYPE_SEARCH: (("query", lambda e: bool(e.query)),),
-    _EventType.EVENT_TYPE_CATEGORY_VIEW: (("categoryPath", lambda e: bool(e.category_path)),),
-    _EventType.EVENT_TYPE_DETAIL_PAGE_VIEW: (("productId", lambda e: bool(e.product_id)),),
-    _EventType.EVENT_TYPE_ADD_TO_CART: (("productId", lambda e: bool(e.product_id)),),
+    _EventType.EVENT_TYPE_SEARCH: (("query", True),),
+    _EventType.EVENT_TYPE_CATEGORY_VIEW: (("categoryPath", True),),
+    _EventType.EVENT_TYPE_DETAIL_PAGE_VIEW: (("productId", True),),
+    _EventType.EVENT_TYPE_ADD_TO_CART: (("productId", True),),
     _EventType.EVENT_TYPE_PURCHASE_COMPLETE: (
-        ("productIds", lambda e: len(e.product_ids) > 0),
-        ("revenue", lambda e: e.HasField("revenue")),
-        ("currency", lambda e: bool(e.currency)),
+        ("productIds", True),
+        ("revenue", False),
+        ("currency", True),
     ),
 }
+# The same table by the payload's spelling of the type. The payload has no eventType
+# for UNSPECIFIED and the bare number for a number the enum does not declare (gRPC
+# callers can send one); neither is a key here, so both are refused as before.
+_REQUIRED: dict[str, tuple[tuple[str, bool], ...]] = {
+    common.enum_wire_name(pb.EventType.DESCRIPTOR.values_by_number[number]): checks
+    for number, checks in _REQUIRED_BY_NUMBER.items()
+}
+
+# Each event's stored payload is built first and validated as it will be stored: its
+# encoder reads every set field in one ListFields call, where checking the message
+# field by field cost an attribute read or HasField per rule.
+_payload = common.payload_encoder(pb.Event.DESCRIPTOR)
 
 
-def event_violations(event: pb.Event) -> list[errors.FieldViolation]:
-    """What is wrong with one event; field names are relative to the event (JSON names)."""
+def event_violations(payload: dict[str, Any]) -> list[errors.FieldViolation]:
+    """What is wrong with one event, given its payload (`common.payload_of(event)`).
+
+    Field names are relative to the event (JSON names). A payload holds a field exactly
+    when the message has it set (proto3 optional) or non-empty (the others).
+    """
     out: list[errors.FieldViolation] = []
-    checks = _REQUIRED.get(event.event_type)
+    checks = _REQUIRED.get(payload.get("eventType"))  # type: ignore[arg-type]  # int: undeclared
     if checks is None:
         # Missing and unknown strings both arrive as UNSPECIFIED (the codec ignores
         # unknown enum strings), so one message covers both and names the choices.
@@ -51,19 +67,18 @@ def event_violations(event: pb.Event) -> list[errors.FieldViolation]:
             )
         )
         checks = ()
-    if not event.visitor_id:
+    if "visitorId" not in payload:
         out.append(common.missing("visitorId"))
-    for name, present in checks:
-        if not present(event):
+    for name, nonempty in checks:
+        value = payload.get(name)
+        if value is None or (nonempty and not value):
             out.append(common.missing(name))
     return out
 
 
-def _record(receipt: common.Receipt, event: pb.Event) -> EventRecord:
-    payload = common.payload_of(event)
-    # The record's columns are read back from the payload: the encoder has already
-    # read every set field once, in one ListFields call. An accepted event has a known
-    # type and a visitorId; userId and productId are keys exactly when they are set.
+def _record(receipt: common.Receipt, payload: dict[str, Any]) -> EventRecord:
+    # Only for a payload without violations: it has a known type and a visitorId;
+    # userId and productId are keys exactly when they are set.
     return receipt.record(
         payload["eventType"],
         payload,
@@ -97,11 +112,12 @@ class ShopperEventsServicer(common.Ingestor, pb_grpc.ShopperEventsServiceService
         rejected: list[RejectedRecord] = []
         problems: list[pb.EventError] = []
         for index, event in enumerate(request.events):
-            violations = event_violations(event)
+            payload = _payload(event)
+            violations = event_violations(payload)
             if not violations:
-                accepted.append(_record(receipt, event))
+                accepted.append(_record(receipt, payload))
                 continue
-            rejected.append(receipt.rejected(common.describe(violations), common.payload_of(event)))
+            rejected.append(receipt.rejected(common.describe(violations), payload))
             problems.extend(
                 pb.EventError(index=index, field=v.field, reason=v.description) for v in violations
             )
