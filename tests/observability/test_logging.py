@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -116,3 +117,24 @@ def test_redact_checks_every_case_of_the_trigger_words() -> None:
     # The cheap pre-check must not let a spelling past that the patterns would catch.
     for text in ("X-Api-KEY: s3cret", "AUTHORIZATION: Basic s3cret", "q?TOKEN=s3cret", "BEARER s3cret"):
         assert "s3cret" not in redact(text)
+
+
+def test_lines_logged_on_the_event_loop_are_written_in_order_even_when_the_loop_stops(restore_root: None) -> None:
+    stream = io.StringIO()
+    listener = configure_logging(Settings(log_json=False), stream)
+    log = logging.getLogger("event_gateway.test")
+
+    async def burst() -> None:
+        for i in range(300):
+            log.warning("line %d", i)
+            if i % 100 == 99:
+                await asyncio.sleep(0)  # an iteration ends: what it held is handed over
+        log.warning("held when the loop stops")
+
+    asyncio.run(burst())
+    log.warning("after the loop")
+    listener.stop()
+    lines = stream.getvalue().splitlines()
+    assert [line.rpartition(" WARNING event_gateway.test ")[2] for line in lines] == [
+        *(f"line {i}" for i in range(300)), "held when the loop stops", "after the loop"
+    ]

@@ -14,6 +14,7 @@ formatted line goes through `redact`, which masks the credential headers
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import logging
@@ -22,7 +23,7 @@ import queue
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -149,11 +150,12 @@ def configure_logging(settings: Settings, stream: Any = None) -> LineWriter:
     output = logging.StreamHandler(stream if stream is not None else sys.stderr)
     output.setFormatter(JsonFormatter() if settings.log_json else TextFormatter())
     records: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    listener = LineWriter(records, output)
+    handler = _PlainQueueHandler(records)
+    listener = LineWriter(records, output, before_stop=handler.hand_over_all)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(_PlainQueueHandler(records))
+    root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
     # No formatter of ours prints the process or thread, and looking them up is a
     # large part of making a record (one per request for the access line).
@@ -178,10 +180,47 @@ class _PlainQueueHandler(logging.handlers.QueueHandler):
     so it is passed as is; any other record takes the standard path.
     """
 
+    def __init__(self, records: queue.SimpleQueue[Any]) -> None:
+        super().__init__(records)
+        # Records logged on a running event loop, held until the end of its current
+        # iteration and handed over as one item: a put wakes the writer thread (a
+        # futex call), and under load that was one wake-up per request.
+        self._held: dict[asyncio.AbstractEventLoop, list[logging.LogRecord]] = {}
+
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         if not record.args and not record.exc_info and not record.stack_info:
             return record
         return super().prepare(record)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            item = self.prepare(record)
+        except Exception:
+            self.handleError(record)
+            return
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self.queue.put_nowait(item)
+            return
+        held = self._held.get(loop)
+        if held is None:
+            try:
+                loop.call_soon(self._hand_over, loop)
+            except RuntimeError:  # the loop is closing: no later iteration to wait for
+                self.queue.put_nowait(item)
+                return
+            held = self._held[loop] = []
+        held.append(item)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        held = self._held.pop(loop, None)
+        if held:
+            self.queue.put_nowait(held)
+
+    def hand_over_all(self) -> None:
+        """Queue whatever is still held, e.g. by a loop that stopped before its next turn."""
+        for loop in list(self._held):
+            self._hand_over(loop)
 
 
 def _stop_quietly(listener: LineWriter) -> None:
@@ -201,10 +240,18 @@ class LineWriter:
     flush. `stop()` writes what was queued before it, then ends the thread.
     """
 
-    def __init__(self, records: queue.SimpleQueue[Any], output: logging.StreamHandler[Any], batch: int = 512) -> None:
+    def __init__(
+        self,
+        records: queue.SimpleQueue[Any],
+        output: logging.StreamHandler[Any],
+        batch: int = 512,
+        before_stop: Callable[[], None] | None = None,
+    ) -> None:
+        """`records` holds LogRecords, or lists of them handed over together."""
         self._records = records
         self._output = output
         self._batch = batch
+        self._before_stop = before_stop
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -214,6 +261,8 @@ class LineWriter:
     def stop(self) -> None:
         if self._thread is None:
             return
+        if self._before_stop is not None:
+            self._before_stop()
         self._records.put(_STOP)
         self._thread.join()
         self._thread = None
@@ -221,10 +270,17 @@ class LineWriter:
     def _run(self) -> None:
         records, output = self._records, self._output
         while True:
-            batch = [records.get()]
-            while len(batch) < self._batch:
+            batch: list[Any] = []
+            item = records.get()
+            while True:
+                if isinstance(item, list):
+                    batch.extend(item)
+                else:
+                    batch.append(item)
+                if len(batch) >= self._batch:
+                    break
                 try:
-                    batch.append(records.get_nowait())
+                    item = records.get_nowait()
                 except queue.Empty:
                     break
             lines = []
