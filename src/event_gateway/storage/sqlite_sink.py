@@ -7,8 +7,10 @@ same transaction in plain sqlite3. So this sink runs the whole transaction as on
 function on its own thread, with its own sqlite3 connection and the same durability
 settings as the engine (WAL, synchronous=FULL, busy_timeout).
 
-Values are encoded by SQLAlchemy's own bind processors for the same tables, so what
-this sink writes reads back through the engine exactly as if the engine had written it.
+Values are encoded by SQLAlchemy's own bind processors for the same tables (the JSON
+column's by its serializer, _json_dumps, directly), so what this sink writes reads back
+through the engine exactly as if the engine had written it; tests/storage/
+test_sqlite_sink.py holds each column to that.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ Encoder = Callable[[Any], Any]
 
 
 def _json_dumps(value: Any) -> str:
+    # The dialect's json_serializer, and called directly for payloads (_encode_payloads).
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
@@ -53,7 +56,8 @@ class _Insert:
         return self.rows((record,))[0]
 
     def rows(self, records: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Each record's column values, encoded as SQLAlchemy's bind processors encode them.
+        """Each record's column values, encoded as SQLAlchemy's bind processors encode them
+        and adapted as sqlite3 would adapt them when binding.
 
         Rows are built on the sink thread while it holds the GIL the event loop wants,
         so the work is done column by column: records are transposed and put back
