@@ -10,7 +10,9 @@ from types import MappingProxyType
 import orjson
 
 from event_gateway.storage.base import EventRecord, RejectedRecord
+from event_gateway.storage.engine import create_engine, upgrade
 from event_gateway.storage.sqlite_sink import SqliteSink
+from event_gateway.storage.writer import Batch, SqlSink
 
 T0 = datetime(2026, 11, 22, 8, 30, 15, 123456, tzinfo=UTC)
 
@@ -75,3 +77,41 @@ def test_rejected_rows_follow_the_record_fields(tmp_path: Path) -> None:
         assert orjson.loads(row[4]) == {"bad": True}
     finally:
         sink.close()
+
+
+async def test_stored_text_equals_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    # The same batch through this sink and through SQLAlchemy's engine (SqlSink), into
+    # two fresh databases: every stored value and its SQLite type are the same.
+    batch = Batch(
+        plain=_records()[:3],
+        keyed=_records()[3:4],
+        rejected=[RejectedRecord("alana", "t1", "missing", T0, {"bad": True}, "ip")],
+    )
+    paths = [tmp_path / "sink.db", tmp_path / "engine.db"]
+    for path in paths:
+        await upgrade(f"sqlite:///{path}")
+    sink = SqliteSink(str(paths[0]), 1.0)
+    try:
+        assert await sink.commit(batch) == {("depict", "t2", "d")}
+    finally:
+        sink.close()
+    engine = create_engine(f"sqlite:///{paths[1]}")
+    try:
+        assert await SqlSink(engine).commit(batch) == {("depict", "t2", "d")}
+    finally:
+        await engine.dispose()
+
+    def stored(path: Path) -> list[tuple[object, ...]]:
+        connection = sqlite3.connect(path)
+        try:
+            out = []
+            for table, record_type in (("events", EventRecord), ("rejected_events", RejectedRecord)):
+                columns = ", ".join(f"{c}, typeof({c})" for c in record_type._fields)
+                out += connection.execute(f"SELECT {columns} FROM {table} ORDER BY id").fetchall()
+            return out
+        finally:
+            connection.close()
+
+    from_sink, from_engine = stored(paths[0]), stored(paths[1])
+    assert len(from_sink) == 5
+    assert from_sink == from_engine
