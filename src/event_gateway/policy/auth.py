@@ -63,11 +63,9 @@ class Authenticator:
         # Redis round trip per request, the throttle's). An address blocked by another
         # process is learnt on its next failure here, which the store then refuses.
         self._blocked: dict[str, float] = {}
-        # Per-request work that depends only on its inputs, kept between calls: the
-        # failure bucket of each client address, and the Principal of each key record
-        # (reused while the catalogue hands back the very same record object, so a
-        # reloaded or revoked key is seen as soon as the catalogue sees it).
-        self._failure_checks: dict[str, list[Check]] = {}
+        # The Principal of each key record, reused while the catalogue hands back the
+        # very same record object (a reloaded or revoked key is seen as soon as the
+        # catalogue sees it).
         self._principals: dict[str, tuple[ApiKeyRecord, Principal]] = {}
 
     async def authenticate(self, api: ApiSpec, metadata: Metadata, client_ip: str) -> Principal:
@@ -98,8 +96,7 @@ class Authenticator:
     async def _charge_failure(self, client_ip: str) -> None:
         """Charge one failure to the address; refuse it when over, and remember when
         its bucket is left without room so that its next request is refused unverified."""
-        checks = self._failure_check(client_ip)
-        charged = await self._failures.acquire(checks)
+        charged = await self._failures.acquire([Check(f"rl:auth:failures:{{{client_ip}}}", self._failure_rate)])
         if not charged.allowed:
             self._block(client_ip, charged.retry_after)
             raise _too_many_failures(charged.retry_after) from None
@@ -119,14 +116,6 @@ class Authenticator:
                 self._blocked.clear()
         self._blocked[client_ip] = now + seconds
 
-    def _failure_check(self, client_ip: str) -> list[Check]:
-        checks = self._failure_checks.get(client_ip)
-        if checks is None:
-            if len(self._failure_checks) >= _MAX_CACHED:
-                self._failure_checks.clear()
-            checks = [Check(f"rl:auth:failures:{{{client_ip}}}", self._failure_rate)]
-            self._failure_checks[client_ip] = checks
-        return checks
 
     def _principal(self, record: ApiKeyRecord) -> Principal:
         cached = self._principals.get(record.key_id)

@@ -28,8 +28,6 @@ class MemoryStore:
         self._tats: dict[str, float] = {}
         self._sweep_interval = sweep_interval
         self._next_sweep = clock() + sweep_interval
-        # An uncharged look at a full bucket, per capacity: the same answer every time.
-        self._full_decisions: dict[int, Decision] = {}
 
     def __len__(self) -> int:
         return len(self._tats)
@@ -39,13 +37,6 @@ class MemoryStore:
         if now >= self._next_sweep:
             self._sweep(now)
         tats = self._tats
-        if not consume and len(checks) == 1:
-            # The look before authenticating, on every request: its bucket is almost
-            # always absent (no recent failures), which is a full bucket.
-            check = checks[0]
-            tat = tats.get(check.key)
-            if tat is None or tat <= now:
-                return self._full(check.capacity)
         # Plain loops: this runs on every request and comprehensions cost more here.
         verdicts = []
         allowed = True
@@ -69,13 +60,6 @@ class MemoryStore:
             states.append(BucketState(check.capacity, remaining, reset_after, not verdict.allowed))
         retry_after = 0.0 if allowed else max(v.retry_after for v in verdicts)
         return Decision(allowed, tuple(states), retry_after)
-
-    def _full(self, capacity: int) -> Decision:
-        decision = self._full_decisions.get(capacity)
-        if decision is None:
-            decision = Decision(True, (BucketState(capacity, capacity, 0.0, False),))
-            self._full_decisions[capacity] = decision
-        return decision
 
     async def aclose(self) -> None:
         self._tats.clear()
