@@ -8,7 +8,7 @@ operators can copy values between the two.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _UNITS: dict[str, int] = {
     "s": 1, "sec": 1, "second": 1,
@@ -29,16 +29,15 @@ class Rate:
 
     count: int
     period: int
+    # Seconds between two requests at the steady rate (GCRA's emission interval);
+    # derived once here, since every check of every request reads it.
+    interval: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Not an assert: configuration must be refused even under `python -O`.
         if self.count < 1 or self.period < 1:
             raise ValueError(f"a rate needs a positive count and period, got {self!r}")
-
-    @property
-    def interval(self) -> float:
-        """Seconds between two requests at the steady rate (GCRA's emission interval)."""
-        return self.period / self.count
+        object.__setattr__(self, "interval", self.period / self.count)
 
     def __str__(self) -> str:
         return f"{self.count}/{self.period}s"

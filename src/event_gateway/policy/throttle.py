@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from event_gateway import errors
 from event_gateway.contract import Contract, LimitDimension, LimitSpec, MethodSpec
 from event_gateway.policy.rates import Rate, parse_rate
-from event_gateway.policy.stores.base import Check, ThrottleStore
+from event_gateway.policy.stores.base import BucketState, Check, ThrottleStore
 from event_gateway.scope import Principal
 
 _KEY = LimitDimension.LIMIT_DIMENSION_KEY
@@ -49,17 +49,43 @@ class LimitStatus(NamedTuple):
     per: str = ""  # what the limit counts by, in words: "key and client address"
 
 
-class ThrottleOutcome(NamedTuple):
-    # A NamedTuple, not a frozen dataclass: one per request, built at a third of the cost.
-    api: str
-    allowed: bool
-    limits: tuple[LimitStatus, ...]
-    retry_after: float = 0.0
-    # The store was unreachable and failed open: the limits' state is unknown.
-    degraded: bool = False
-    # The RateLimit-Policy value when the caller has it already (it changes only with
-    # the rates); computed from `limits` otherwise.
-    policy: str = ""
+class ThrottleOutcome:
+    """The answer to one call: allowed or not, and every limit's state after it.
+
+    Keeps the store's bucket states and the call's charge as they are; the per-limit
+    `limits` view is built only when asked (errors, tests), since the allowed path
+    only needs the headers.
+    """
+
+    __slots__ = ("api", "allowed", "buckets", "retry_after", "degraded", "_charge")
+
+    def __init__(
+        self,
+        api: str,
+        allowed: bool,
+        buckets: tuple[BucketState, ...] = (),
+        retry_after: float = 0.0,
+        *,
+        degraded: bool = False,
+        charge: _Charge | None = None,
+    ) -> None:
+        self.api = api
+        self.allowed = allowed
+        self.buckets = buckets
+        self.retry_after = retry_after
+        # The store was unreachable and failed open: the limits' state is unknown.
+        self.degraded = degraded
+        self._charge = charge
+
+    @property
+    def limits(self) -> tuple[LimitStatus, ...]:
+        charge = self._charge
+        if charge is None:
+            return ()
+        return tuple(
+            LimitStatus(limit.name, rate, b.limit, b.remaining, b.reset_after, b.exceeded, limit.per)
+            for limit, rate, b in zip(charge.plan, charge.rates, self.buckets)
+        )
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """Response metadata the transcoder turns into headers.
@@ -67,18 +93,21 @@ class ThrottleOutcome(NamedTuple):
         X-RateLimit-Limit/Remaining describe the most constrained limit, as Laravel
         does; RateLimit-Policy and RateLimit (IETF draft) list every limit.
         """
-        if not self.limits:
+        buckets, charge = self.buckets, self._charge
+        if not buckets or charge is None:
             return ()
-        tightest = self.limits[0]
-        for status in self.limits:
-            if (status.remaining, status.limit) < (tightest.remaining, tightest.limit):
-                tightest = status
+        tightest = buckets[0]
+        for bucket in buckets:
+            if bucket.remaining < tightest.remaining or (
+                bucket.remaining == tightest.remaining and bucket.limit < tightest.limit
+            ):
+                tightest = bucket
         out = (
             ("x-ratelimit-limit", str(tightest.limit)),
             ("x-ratelimit-remaining", str(tightest.remaining)),
-            ("ratelimit-policy", self.policy or policy_header((s.name, s.limit, s.rate.period) for s in self.limits)),
-            ("ratelimit", ", ".join([f'"{s.name}";r={s.remaining};t={math.ceil(s.reset_after)}' for s in self.limits])),
-        )  # fmt: skip
+            ("ratelimit-policy", charge.policy),
+            ("ratelimit", _ratelimit_field(charge.labels, buckets)),
+        )
         if not self.allowed:
             return (*out, ("retry-after", str(retry_after_seconds(self.retry_after))))
         return out
@@ -104,6 +133,15 @@ class ThrottleOutcome(NamedTuple):
             raise self.error()
 
 
+def _ratelimit_field(labels: tuple[str, ...], buckets: tuple[BucketState, ...]) -> str:
+    """The RateLimit value: each limit's remaining requests and seconds to full."""
+    # A loop, not a comprehension: see stores/memory.py.
+    items = []
+    for label, bucket in zip(labels, buckets):
+        items.append(f"{label}{bucket.remaining};t={math.ceil(bucket.reset_after)}")
+    return ", ".join(items)
+
+
 def policy_header(quotas: Iterable[tuple[str, int, int]]) -> str:
     """The RateLimit-Policy value from each limit's (name, quota, window in seconds)."""
     return ", ".join([f'"{name}";q={quota};w={window}' for name, quota, window in quotas])
@@ -115,9 +153,11 @@ def retry_after_seconds(seconds: float) -> int:
 
 
 class _Charge(NamedTuple):
+    plan: tuple[_Limit, ...]
     checks: list[Check]
     rates: tuple[Rate, ...]
     policy: str  # the RateLimit-Policy value for these rates
+    labels: tuple[str, ...]  # each limit's start of its RateLimit item: '"name";r='
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,15 +216,9 @@ class Throttler:
         charge = self._charge(method, plan, principal, client_ip, request)
         decision = await self._store.acquire(charge.checks)
         if decision.degraded:
-            return ThrottleOutcome(method.api.name, True, (), degraded=True)
-        statuses = tuple(
-            [
-                LimitStatus(limit.name, rate, b.limit, b.remaining, b.reset_after, b.exceeded, limit.per)
-                for limit, rate, b in zip(plan, charge.rates, decision.buckets)
-            ]
-        )
+            return ThrottleOutcome(method.api.name, True, degraded=True)
         return ThrottleOutcome(
-            method.api.name, decision.allowed, statuses, decision.retry_after, policy=charge.policy
+            method.api.name, decision.allowed, decision.buckets, decision.retry_after, charge=charge
         )
 
     def _charge(
@@ -209,7 +243,7 @@ class Throttler:
         policy = policy_header(
             (limit.name, check.capacity, rate.period) for limit, rate, check in zip(plan, rates, checks)
         )
-        charge = _Charge(checks, rates, policy)
+        charge = _Charge(plan, checks, rates, policy, tuple([f'"{limit.name}";r=' for limit in plan]))
         if not by_field:
             if len(self._charges) >= _MAX_CHARGES:
                 self._charges.clear()

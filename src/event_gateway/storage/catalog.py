@@ -49,6 +49,16 @@ class TtlCache(Generic[V]):
         # ~3% of the event loop's time at 64 concurrent requests).
         self._loading: dict[Hashable, asyncio.Future[V]] = {}
 
+    def fresh(self, key: Hashable) -> V | None:
+        """The entry if it is cached and not expired, else None (without loading).
+
+        Lets a caller on a hot path skip building a loader and awaiting `get`.
+        """
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > self._clock():
+            return hit[1]
+        return None
+
     async def get(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
         now = self._clock()
         hit = self._entries.get(key)
@@ -134,6 +144,10 @@ class SqlCatalog:
         return await self._products.get((tenant_id, product_id), load)
 
     async def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        cached = self._keys.fresh(key_id)
+        if cached is not None:
+            return cached
+
         async def load() -> ApiKeyRecord | None:
             row = await self._one(
                 sa.select(ApiKeyRow.__table__).where(ApiKeyRow.key_id == key_id)  # type: ignore[arg-type,attr-defined]
