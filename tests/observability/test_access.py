@@ -3,6 +3,7 @@ transcoder's in-process dispatcher, with the real scope and errors interceptors.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -88,6 +89,18 @@ def _value(metrics: Metrics, name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
+async def _counted(metrics: Metrics, name: str, **labels: str) -> float:
+    """The sample once it is non-zero (or 0 after 2 s). grpc.aio's context.abort sends the
+    status before it raises, so a client can see a refusal just before the server's
+    access interceptor, further out, has counted it."""
+    for _ in range(200):
+        value = _value(metrics, name, **labels)
+        if value:
+            return value
+        await asyncio.sleep(0.01)
+    return 0.0
+
+
 def _req(tenant: str) -> Any:
     return analytics_pb2.TrackRequest(tenant_id=tenant, type=analytics_pb2.INTERACTION_TYPE_CALL)
 
@@ -128,8 +141,8 @@ async def test_grpc_refusals_are_counted_by_code_and_reason(
     with pytest.raises(grpc.aio.AioRpcError):
         await grpc_stub.Track(_req(tenant))
     outcome = "INTERNAL" if tenant == "boom" else code
-    assert _value(metrics, "event_gateway_requests_total", api="storefront", method="Track",
-                  transport="grpc", outcome=outcome) == 1
+    assert await _counted(metrics, "event_gateway_requests_total", api="storefront",
+                          method="Track", transport="grpc", outcome=outcome) == 1
     auth = _value(metrics, "event_gateway_auth_failures_total",
                   api="storefront", reason="CREDENTIALS_MISSING")
     denied = _value(metrics, "event_gateway_throttle_denials_total", api="storefront", limit="api")
