@@ -24,7 +24,7 @@ import uvicorn
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from event_gateway.config import Settings
-from event_gateway.workers import bind_reuseport, graceful_shutdown, host_port
+from event_gateway.workers import Supervisor, bind_reuseport, graceful_shutdown, host_port
 
 MARKERS_ENV = "EG_TEST_MARKERS"
 
@@ -167,6 +167,40 @@ def test_a_crashed_worker_is_replaced(supervisor) -> None:  # type: ignore[no-un
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0
     assert _pids(markers, "drained") == alive
+
+
+class _ExitedProcess:
+    """What Supervisor._exited sees of a worker whose sentinel fired: it has an exit code."""
+
+    def __init__(self, exitcode: int, sentinel: int) -> None:
+        self.exitcode = exitcode
+        self.sentinel = sentinel
+        self.pid = None
+
+    def join(self) -> None:
+        pass
+
+
+async def test_a_restarted_slot_is_done_only_when_its_replacement_is_reaped() -> None:
+    # The order that once made a clean drain exit 1: slot 0 crashed earlier (-9) and was
+    # restarted; on shutdown slot 1 is reaped while slot 0's replacement has exited but
+    # is not reaped yet. Deciding then would report the old crash.
+    supervisor = Supervisor(Settings(workers=2), trivial_worker)
+    read_end, write_end = os.pipe()
+    try:
+        restarted, other = supervisor._slots
+        replacement = _ExitedProcess(0, read_end)
+        restarted.exit_codes, restarted.process, restarted.reaped = [-9], replacement, False
+        other.process, other.reaped = _ExitedProcess(0, read_end), False
+        supervisor._stopping = True
+        supervisor._exited(other, other.process)  # type: ignore[arg-type]
+        assert not supervisor._all_exited.is_set()
+        supervisor._exited(restarted, replacement)  # type: ignore[arg-type]
+        assert supervisor._all_exited.is_set()
+        assert supervisor.exit_status() == 0
+    finally:
+        os.close(read_end)
+        os.close(write_end)
 
 
 def test_a_taken_port_fails_fast() -> None:

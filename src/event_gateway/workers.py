@@ -133,6 +133,7 @@ class _Slot:
     started: float = 0.0
     restart_delay: float = 0.0
     exit_codes: list[int] = field(default_factory=list)
+    reaped: bool = True  # the current process's exit has been handled (or there is none)
 
 
 class Supervisor:
@@ -174,6 +175,10 @@ class Supervisor:
                 loop.remove_signal_handler(sig)
             http.close()
             grpc_reservation.close()
+        return self.exit_status()
+
+    def exit_status(self) -> int:
+        """0 when the last process of every slot exited cleanly, else 1."""
         clean = all(_clean_exit(slot.exit_codes[-1]) for slot in self._slots if slot.exit_codes)
         return 0 if clean else 1
 
@@ -204,6 +209,7 @@ class Supervisor:
         )
         process.start()
         slot.process = process
+        slot.reaped = False
         slot.started = time.monotonic()
         asyncio.get_running_loop().add_reader(process.sentinel, self._exited, slot, process)
 
@@ -213,6 +219,7 @@ class Supervisor:
         process.join()
         code = process.exitcode if process.exitcode is not None else -1
         slot.exit_codes.append(code)
+        slot.reaped = True
         if process.pid is not None:
             mark_process_dead(process.pid)
         if self._stopping:
@@ -229,10 +236,11 @@ class Supervisor:
         loop.call_later(slot.restart_delay, self._start, slot)
 
     def _check_all_exited(self) -> None:
-        if all(s.process is None or s.process.exitcode is not None for s in self._slots):
-            # A worker started just before the signal may not be reaped yet: wait for it.
-            if all(s.process is None or s.exit_codes for s in self._slots):
-                self._all_exited.set()
+        # Wait for every current process to be reaped by _exited, not merely to have an
+        # exit code: a slot restarted after a crash still holds the crash's code, and
+        # deciding before its replacement is reaped would report that crash.
+        if all(s.reaped for s in self._slots):
+            self._all_exited.set()
 
     def _kill_stragglers(self) -> None:
         for slot in self._slots:
