@@ -186,6 +186,22 @@ async def test_a_changed_key_record_is_seen_at_once(auth: Authenticator, catalog
     assert (await refused(auth, ALANA, [("x-api-key", key)])).reason == "KEY_REVOKED"
 
 
+async def test_a_verified_credential_is_not_hashed_again_and_nothing_else_rides_on_it(
+    auth: Authenticator, catalog: FakeCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = catalog.add()
+    comparisons = []
+    real = keys.secret_matches
+    monkeypatch.setattr(keys, "secret_matches", lambda *a: comparisons.append(1) or real(*a))
+    for _ in range(3):
+        await auth.authenticate(ALANA, [("x-api-key", key)], "1.1.1.1")
+    assert len(comparisons) == 1
+    # The same key id with another secret is a different credential: verified afresh, refused.
+    forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    assert (await refused(auth, ALANA, [("x-api-key", forged)])).reason == "CREDENTIALS_INVALID"
+    assert len(comparisons) == 2
+
+
 def test_credential_prefers_the_declared_order() -> None:
     md = [("key", "from-query"), ("x-api-key", "from-header")]
     assert credential(ALANA.credentials, md) == "from-header"

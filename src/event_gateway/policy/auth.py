@@ -15,6 +15,7 @@ costs one round trip, the throttle's.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -63,17 +64,32 @@ class Authenticator:
         # Redis round trip per request, the throttle's). An address blocked by another
         # process is learnt on its next failure here, which the store then refuses.
         self._blocked: dict[str, float] = {}
-        # The Principal of each key record, reused while the catalogue hands back the
-        # very same record object (a reloaded or revoked key is seen as soon as the
-        # catalogue sees it).
-        self._principals: dict[str, tuple[ApiKeyRecord, Principal]] = {}
+        # SHA-256 of each credential that proved genuine -> the record it matched and
+        # its Principal: one Principal per record, so the Throttler may keep its
+        # per-key work while it is handed the very same object.
+        self._verified: dict[bytes, tuple[ApiKeyRecord, Principal]] = {}
 
     async def authenticate(self, api: ApiSpec, metadata: Metadata, client_ip: str) -> Principal:
         """The key's owner, or raises Unauthenticated / PermissionDenied / ResourceExhausted."""
         if self._blocked:
             self._refuse_if_blocked(client_ip)
+        presented = credential(api.credentials, metadata)
+        digest = b""
+        if presented is not None:
+            # A credential verified before is found by its digest, and stays good while
+            # the catalogue hands back the very record it was verified against: a
+            # revoked or changed key is seen as soon as the catalogue sees it, as
+            # without this entry. Only the digest is kept, never the secret.
+            digest = hashlib.sha256(presented.encode()).digest()
+            known = self._verified.get(digest)
+            if known is not None:
+                record, principal = known
+                if await self._catalog.api_key(record.key_id) is record and (
+                    not record.apis or api.name in record.apis
+                ):
+                    return principal
         try:
-            record = await self._verify(api, metadata)
+            record = await self._verify(presented)
         except errors.Unauthenticated:
             await self._charge_failure(client_ip)
             raise
@@ -82,7 +98,17 @@ class Authenticator:
             raise errors.PermissionDenied(
                 f"This API key may not call the {api.name} API.", reason="API_NOT_ALLOWED"
             )
-        return self._principal(record)
+        principal = Principal(
+            key_id=record.key_id,
+            tenant=record.tenant,
+            name=record.name,
+            limits=record.limits,
+            apis=record.apis,
+        )
+        if len(self._verified) >= _MAX_CACHED:
+            self._verified.clear()
+        self._verified[digest] = (record, principal)
+        return principal
 
     def _refuse_if_blocked(self, client_ip: str) -> None:
         until = self._blocked.get(client_ip)
@@ -117,24 +143,7 @@ class Authenticator:
         self._blocked[client_ip] = now + seconds
 
 
-    def _principal(self, record: ApiKeyRecord) -> Principal:
-        cached = self._principals.get(record.key_id)
-        if cached is not None and cached[0] is record:
-            return cached[1]
-        principal = Principal(
-            key_id=record.key_id,
-            tenant=record.tenant,
-            name=record.name,
-            limits=record.limits,
-            apis=record.apis,
-        )
-        if len(self._principals) >= _MAX_CACHED:
-            self._principals.clear()
-        self._principals[record.key_id] = (record, principal)
-        return principal
-
-    async def _verify(self, api: ApiSpec, metadata: Metadata) -> ApiKeyRecord:
-        presented = credential(api.credentials, metadata)
+    async def _verify(self, presented: str | None) -> ApiKeyRecord:
         if presented is None:
             raise errors.Unauthenticated("API key missing.", reason="CREDENTIALS_MISSING")
         parsed = keys.parse_key(presented)
