@@ -49,9 +49,12 @@ class ThrottleInterceptor(grpc.aio.ServerInterceptor):
             metadata = outcome.metadata()
             if metadata:
                 context.set_trailing_metadata(metadata)
-            outcome.raise_if_denied()
+            if not outcome.decision.allowed:
+                raise outcome.error()
             response = await inner(request, context)
-            if metadata and context.trailing_metadata() != metadata:
+            # Identity, not equality: the usual case (nobody replaced it) costs nothing,
+            # and `_keep` is exact when the servicer did set its own.
+            if metadata and context.trailing_metadata() is not metadata:
                 _keep(context, metadata)
             return response
 

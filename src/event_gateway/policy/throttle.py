@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from event_gateway import errors
 from event_gateway.contract import Contract, LimitDimension, LimitSpec, MethodSpec
 from event_gateway.policy.rates import Rate, parse_rate
-from event_gateway.policy.stores.base import BucketState, Check, ThrottleStore
+from event_gateway.policy.stores.base import BucketState, Check, Decision, ThrottleStore
 from event_gateway.scope import Principal
 
 _KEY = LimitDimension.LIMIT_DIMENSION_KEY
@@ -35,6 +35,10 @@ _DIMENSION_WORDS = {_KEY: "key", _CLIENT_IP: "client address", _FIELD: "field"}
 _MAX_VALUE_CHARS = 96
 _UNSAFE = re.compile(r"[:{}%]")
 _MAX_CHARGES = 10_000
+# tuple.__new__ skips a NamedTuple's Python-level __new__ (see stores/memory.py).
+_new = tuple.__new__
+# The decision for a method without limits: allowed, no bucket to report.
+_UNLIMITED = Decision(True, ())
 
 
 class LimitStatus(NamedTuple):
@@ -49,42 +53,43 @@ class LimitStatus(NamedTuple):
     per: str = ""  # what the limit counts by, in words: "key and client address"
 
 
-class ThrottleOutcome:
+class ThrottleOutcome(NamedTuple):
     """The answer to one call: allowed or not, and every limit's state after it.
 
-    Keeps the store's bucket states and the call's charge as they are; the per-limit
+    Keeps the store's decision and the call's charge as they are; the per-limit
     `limits` view is built only when asked (errors, tests), since the allowed path
-    only needs the headers.
+    only needs the headers. A NamedTuple, built with tuple.__new__ on every call.
     """
 
-    __slots__ = ("api", "allowed", "buckets", "retry_after", "degraded", "_charge")
+    api: str
+    decision: Decision
+    charge: _Charge | None = None
 
-    def __init__(
-        self,
-        api: str,
-        allowed: bool,
-        buckets: tuple[BucketState, ...] = (),
-        retry_after: float = 0.0,
-        *,
-        degraded: bool = False,
-        charge: _Charge | None = None,
-    ) -> None:
-        self.api = api
-        self.allowed = allowed
-        self.buckets = buckets
-        self.retry_after = retry_after
+    @property
+    def allowed(self) -> bool:
+        return self.decision.allowed
+
+    @property
+    def buckets(self) -> tuple[BucketState, ...]:
+        return self.decision.buckets
+
+    @property
+    def retry_after(self) -> float:
+        return self.decision.retry_after
+
+    @property
+    def degraded(self) -> bool:
         # The store was unreachable and failed open: the limits' state is unknown.
-        self.degraded = degraded
-        self._charge = charge
+        return self.decision.degraded
 
     @property
     def limits(self) -> tuple[LimitStatus, ...]:
-        charge = self._charge
+        charge = self.charge
         if charge is None:
             return ()
         return tuple(
             LimitStatus(limit.name, rate, b.limit, b.remaining, b.reset_after, b.exceeded, limit.per)
-            for limit, rate, b in zip(charge.plan, charge.rates, self.buckets)
+            for limit, rate, b in zip(charge.plan, charge.rates, self.decision.buckets)
         )
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -93,23 +98,29 @@ class ThrottleOutcome:
         X-RateLimit-Limit/Remaining describe the most constrained limit, as Laravel
         does; RateLimit-Policy and RateLimit (IETF draft) list every limit.
         """
-        buckets, charge = self.buckets, self._charge
+        decision, charge = self.decision, self.charge
+        buckets = decision.buckets
         if not buckets or charge is None:
             return ()
+        # One pass, a loop rather than min() and comprehensions: this runs on every
+        # call, and each of those would be a function call of its own.
         tightest = buckets[0]
+        numbers: list[int] = []
         for bucket in buckets:
             if bucket.remaining < tightest.remaining or (
                 bucket.remaining == tightest.remaining and bucket.limit < tightest.limit
             ):
                 tightest = bucket
+            numbers.append(bucket.remaining)
+            numbers.append(math.ceil(bucket.reset_after))
         out = (
             ("x-ratelimit-limit", str(tightest.limit)),
             ("x-ratelimit-remaining", str(tightest.remaining)),
-            ("ratelimit-policy", charge.policy),
-            ("ratelimit", _ratelimit_field(charge.labels, buckets)),
+            charge.policy,
+            ("ratelimit", charge.ratelimit % tuple(numbers)),
         )
-        if not self.allowed:
-            return (*out, ("retry-after", str(retry_after_seconds(self.retry_after))))
+        if not decision.allowed:
+            return (*out, ("retry-after", str(retry_after_seconds(decision.retry_after))))
         return out
 
     def error(self) -> errors.ResourceExhausted:
@@ -117,7 +128,7 @@ class ThrottleOutcome:
         return errors.ResourceExhausted(
             "Rate limit exceeded; retry later.",
             reason="RATE_LIMITED",
-            retry_after=self.retry_after,
+            retry_after=self.decision.retry_after,
             quota_violations=[
                 (
                     f"{self.api}:{s.name}",
@@ -129,17 +140,14 @@ class ThrottleOutcome:
         )
 
     def raise_if_denied(self) -> None:
-        if not self.allowed:
+        if not self.decision.allowed:
             raise self.error()
 
 
-def _ratelimit_field(labels: tuple[str, ...], buckets: tuple[BucketState, ...]) -> str:
-    """The RateLimit value: each limit's remaining requests and seconds to full."""
-    # A loop, not a comprehension: see stores/memory.py.
-    items = []
-    for label, bucket in zip(labels, buckets):
-        items.append(f"{label}{bucket.remaining};t={math.ceil(bucket.reset_after)}")
-    return ", ".join(items)
+def ratelimit_format(names: Iterable[str]) -> str:
+    """The RateLimit value's %-format: each limit's remaining requests and seconds to
+    full, as two %d (names are contract identifiers, so they hold no % or quote)."""
+    return ", ".join([f'"{name}";r=%d;t=%d' for name in names])
 
 
 def policy_header(quotas: Iterable[tuple[str, int, int]]) -> str:
@@ -156,8 +164,8 @@ class _Charge(NamedTuple):
     plan: tuple[_Limit, ...]
     checks: list[Check]
     rates: tuple[Rate, ...]
-    policy: str  # the RateLimit-Policy value for these rates
-    labels: tuple[str, ...]  # each limit's start of its RateLimit item: '"name";r='
+    policy: tuple[str, str]  # the RateLimit-Policy item for these rates
+    ratelimit: str  # the RateLimit value's format, see ratelimit_format
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,31 +218,33 @@ class Throttler:
         request: Any,
     ) -> ThrottleOutcome:
         """Charge the call against every limit of its method, all or nothing."""
-        plan = self._plans.get(method.full_name, ())
-        if not plan:
-            return ThrottleOutcome(method.api.name, True, ())
-        charge = self._charge(method, plan, principal, client_ip, request)
+        name = method.full_name
+        # Unless a limit counts by a request field, a call's checks and rates depend only
+        # on (method, key, address) and the principal's overrides, so they are kept and
+        # reused while the principal is the very same object (the Authenticator hands
+        # out one per key record, a new one when the record changes).
+        cache_key = (name, principal.key_id if principal is not None else None, client_ip)
+        kept = self._charges.get(cache_key)
+        if kept is not None and kept[0] is principal:
+            charge = kept[1]
+        else:
+            charge = self._charge(method, principal, client_ip, request)
+            if charge is None:
+                return _new(ThrottleOutcome, (method.api.name, _UNLIMITED, None))
+            if name not in self._by_field:
+                if len(self._charges) >= _MAX_CHARGES:
+                    self._charges.clear()
+                self._charges[cache_key] = (principal, charge)
         decision = await self._store.acquire(charge.checks)
-        if decision.degraded:
-            return ThrottleOutcome(method.api.name, True, degraded=True)
-        return ThrottleOutcome(
-            method.api.name, decision.allowed, decision.buckets, decision.retry_after, charge=charge
-        )
+        return _new(ThrottleOutcome, (method.api.name, decision, charge))
 
     def _charge(
-        self, method: MethodSpec, plan: tuple[_Limit, ...], principal: Principal | None,
-        client_ip: str, request: Any,
-    ) -> _Charge:
-        """The call's checks and rates. Unless a limit counts by a request field, they
-        depend only on (method, key, address) and the principal's overrides, so they are
-        kept and reused while the principal is the very same object (the Authenticator
-        hands out one per key record, a new one when the record changes)."""
-        by_field = method.full_name in self._by_field
-        cache_key = (method.full_name, principal.key_id if principal is not None else None, client_ip)
-        if not by_field:
-            cached = self._charges.get(cache_key)
-            if cached is not None and cached[0] is principal:
-                return cached[1]
+        self, method: MethodSpec, principal: Principal | None, client_ip: str, request: Any
+    ) -> _Charge | None:
+        """The call's checks, rates and header parts; None when its method has no limits."""
+        plan = self._plans.get(method.full_name, ())
+        if not plan:
+            return None
         rates = tuple([self._rate(limit, principal) for limit in plan])
         checks = [
             Check(_bucket_key(method.api.name, limit, principal, client_ip, request), rate)
@@ -243,12 +253,8 @@ class Throttler:
         policy = policy_header(
             (limit.name, check.capacity, rate.period) for limit, rate, check in zip(plan, rates, checks)
         )
-        charge = _Charge(plan, checks, rates, policy, tuple([f'"{limit.name}";r=' for limit in plan]))
-        if not by_field:
-            if len(self._charges) >= _MAX_CHARGES:
-                self._charges.clear()
-            self._charges[cache_key] = (principal, charge)
-        return charge
+        labels = ratelimit_format(limit.name for limit in plan)
+        return _Charge(plan, checks, rates, ("ratelimit-policy", policy), labels)
 
     def _rate(self, limit: _Limit, principal: Principal | None) -> Rate:
         if principal is None or limit.name not in principal.limits:

@@ -68,6 +68,10 @@ def _ok(method: MethodDescriptor) -> int:
     return 200
 
 
+# Marks a metadata key whose header name is not known yet (None means "no header").
+_UNSEEN = object()
+
+
 def _no_outgoing_header(key: str) -> str | None:
     return None
 
@@ -279,11 +283,15 @@ class TranscodingApp:
         headers: list[tuple[str, str]] = []
         status_code = plan.success_status
         override_key = self.options.status_override_key
+        known = self._outgoing_names
         for key, value in (*outcome.initial_metadata, *outcome.trailing_metadata):
             if key == override_key:
                 status_code = _status_override(value, status_code)
                 continue
-            name = self._outgoing_name(key)
+            # The dict first, inline: this runs for every metadata entry of every call.
+            name = known.get(key, _UNSEEN)
+            if name is _UNSEEN:
+                name = self._outgoing_name(key)
             if name is not None:
                 text = base64.b64encode(value).decode() if isinstance(value, bytes) else value
                 headers.append((name, text))
@@ -308,13 +316,10 @@ class TranscodingApp:
         )
 
     def _outgoing_name(self, key: str) -> str | None:
-        try:
-            return self._outgoing_names[key]
-        except KeyError:
-            name = self.options.outgoing_headers(key)
-            if len(self._outgoing_names) < 1024:
-                self._outgoing_names[key] = name
-            return name
+        name = self.options.outgoing_headers(key)
+        if len(self._outgoing_names) < 1024:
+            self._outgoing_names[key] = name
+        return name
 
 
 class _BadBody(BodyError):

@@ -55,6 +55,8 @@ def peer_host(peer: str) -> str:
 
 
 def _as_metadata(metadata: Iterable[tuple[str, Any]] | None) -> Metadata:
+    if type(metadata) is tuple:
+        return metadata  # already immutable: kept as given, as grpc.aio keeps it
     return tuple([(str(key), value) for key, value in metadata or ()])
 
 
