@@ -85,8 +85,10 @@ def targets(results: dict[str, RowResult], mode: Mode) -> list[Target]:
                    lambda: vs_limit(results, "rest-batch"), lambda v: v >= 0.5, ("limit-sqlite",)),
         _threshold(results, "latency", "p99 <=10 ms",
                    lambda: results["latency"].p99_ms, lambda v: v <= 10.0, ()),
-        _threshold(results, "policy", "auth+throttle <5% of CPU/request",
-                   lambda: results["policy"].extra.get("cost_share"), lambda v: v < 0.05, ()),
+        # Judged on the in-situ timing: the paired difference is printed beside it, but
+        # on a shared machine its pairs scatter by more than the 5% being judged.
+        _threshold(results, "policy", "auth+throttle <5% of CPU/request (timed in situ)",
+                   lambda: results["policy"].extra.get("timed_share"), lambda v: v < 0.05, ()),
     ]
     # Peak RSS: the largest of every gateway row of this run (each row is a fresh process).
     peaks = [r.peak_rss_mb for r in results.values()
@@ -138,16 +140,22 @@ def table_rows(results: dict[str, RowResult], goals: list[Target]) -> list[list[
         if r.error is not None:
             rows.append([r.label, f"error: {r.error}"])
             continue
-        mine = "; ".join(t.short() for t in goals if t.row == name)
+        mine = goals_text = "; ".join(t.short() for t in goals if t.row == name)
         if name == "rss" and "rss_mb_early" in r.extra:
             early, end = r.extra.get("rss_mb_early"), r.extra.get("rss_mb_end")
             mine = (f"RSS {_num(early, 1)}->{_num(end, 1)} MB; " + mine).strip("; ")
         if name == "policy" and "cost_share" in r.extra:
             x = r.extra
+            pairs = x.get("paired_differences_us") or [x["cost_us_per_request"]]
             mine = (f"CPU/request {x['cpu_us_per_request_with']:.0f} us with, "
                     f"{x['cpu_us_per_request_without']:.0f} us without "
-                    f"({x['req_per_s_without']:,.0f} req/s): auth+throttle "
-                    f"{x['cost_us_per_request']:.0f} us = {x['cost_share']:.1%}; " + mine).strip("; ")
+                    f"({x['req_per_s_without']:,.0f} req/s): paired difference "
+                    f"{x['cost_us_per_request']:.0f} us = {x['cost_share']:.1%} "
+                    f"(pairs {min(pairs):+.0f}..{max(pairs):+.0f} us)")
+            if "timed_share" in x:
+                mine += (f"; timed in situ {x['timed_net_us']:.1f} us of "
+                         f"{x['timed_cpu_us_per_request']:.0f} us = {x['timed_share']:.1%}")
+            mine = (mine + "; " + goals_text).strip("; ")
         if name == "latency" and "offered_rate" in r.extra:
             mine = (f"offered {r.extra['offered_rate']:,.0f}/s; " + mine).strip("; ")
         rows.append([

@@ -364,9 +364,17 @@ class Gateway:
 
 
 @contextmanager
-def gateway(ctx: Context, row: RowResult) -> Iterator[Gateway]:
-    """A fresh gateway on its own SQLite file, with a tenant and an unthrottled key."""
-    db = ctx.workdir / f"gateway-{row.name}.db"
+def gateway(
+    ctx: Context, row: RowResult, command: Callable[[int, int, str], list[str]] | None = None,
+    name: str = "",
+) -> Iterator[Gateway]:
+    """A fresh gateway on its own SQLite file, with a tenant and an unthrottled key.
+
+    `command(http_port, grpc_port, database_url)` replaces `event-gateway serve`'s argv
+    (a bench server composing the same gateway); `name` tells its files apart.
+    """
+    name = name or row.name
+    db = ctx.workdir / f"gateway-{name}.db"
     _remove_db(db)
     url = f"sqlite+aiosqlite:///{db}"
     _admin(ctx, ["tenants", "add", payloads.TENANT, "--slug", "bench-store", "--number", "1"], url)
@@ -376,18 +384,22 @@ def gateway(ctx: Context, row: RowResult) -> Iterator[Gateway]:
     if not key or len(key.split()) != 1:
         raise RowError(f"`keys create` printed {key[:80]!r}, not a key alone")
     http_port, grpc_port = free_port(), free_port()
-    argv = [*_gateway_command(), "serve", "--http", f"127.0.0.1:{http_port}",
-            "--grpc", f"127.0.0.1:{grpc_port}", "--database", url]
-    server = Server("event-gateway serve", argv, [http_port, grpc_port], ctx.log(row.name),
-                    cwd=ctx.workdir)
+    if command is None:
+        argv = [*_gateway_command(), "serve", "--http", f"127.0.0.1:{http_port}",
+                "--grpc", f"127.0.0.1:{grpc_port}", "--database", url]
+    else:
+        argv = command(http_port, grpc_port, url)
+    label = "event-gateway serve" if command is None else f"gateway ({name})"
+    server = Server(label, argv, [http_port, grpc_port], ctx.log(name), cwd=ctx.workdir)
     try:
         with server:
             _http_probe(http_port, payloads.rest_body(1), key)
             _grpc_probe(grpc_port, payloads.grpc_message(1), key)
             yield Gateway(server, http_port, grpc_port, key, db)
     finally:
-        row.peak_rss_mb = server.peak_rss_mb
-        row.extra["server_log_tail"] = _log_tail(ctx.log(row.name))
+        if command is None:
+            row.peak_rss_mb = server.peak_rss_mb
+        row.extra["server_log_tail"] = _log_tail(ctx.log(name))
         _remove_db(db)
 
 
@@ -584,7 +596,10 @@ def policy_cost(ctx: Context, row: RowResult) -> None:
         w["cpu_us_per_request"] - o["cpu_us_per_request"]
         for w, o in zip(measured["with"], measured["without"])
     )
+    differences = [w["cpu_us_per_request"] - o["cpu_us_per_request"]
+                   for w, o in zip(measured["with"], measured["without"])]
     row.extra.update({
+        "paired_differences_us": differences,
         "req_per_s_without": median("without", "req_per_s"),
         "cpu_us_per_request_with": median("with", "cpu_us_per_request"),
         "cpu_us_per_request_without": median("without", "cpu_us_per_request"),
@@ -594,6 +609,51 @@ def policy_cost(ctx: Context, row: RowResult) -> None:
         "cost_share": cost / median("with", "cpu_us_per_request"),
         "req_per_s_share": 1 - median("with", "req_per_s") / median("without", "req_per_s"),
     })
+    row.extra.update(_timed_policy(ctx, row, body))
+
+
+def _timed_policy(ctx: Context, row: RowResult, body: bytes) -> dict[str, Any]:
+    """The same load on a gateway whose policy layers are timed per call, in situ.
+
+    The paired difference above is the black-box answer, but on a shared machine runs of
+    one and the same server differ by more than the whole 5% budget; this measures the
+    two layers themselves (scripts/bench_servers/gateway_timed_policy.py says how), as
+    the median of per-call times, against that server's own CPU per request.
+    """
+    report = ctx.workdir / f"{row.name}-timed.json"
+
+    def command(http_port: int, grpc_port: int, url: str) -> list[str]:
+        return [_python(), str(SERVERS / "gateway_timed_policy.py"),
+                "--http", f"127.0.0.1:{http_port}", "--grpc", f"127.0.0.1:{grpc_port}",
+                "--database", url, "--report", str(report)]
+
+    with gateway(ctx, row, command, name=f"{row.name}-timed") as gw:
+        script = wrk_script(ctx.workdir / "wrk-policy-timed.lua", body, _rest_headers(gw.key))
+        url = f"http://127.0.0.1:{gw.http_port}{payloads.REST_PATH}"
+        if ctx.mode.warmup:
+            run_wrk(url, script, ctx.mode.warmup)
+        pid = gw.server.proc.pid if gw.server.proc else 0
+        before_events, cpu = _stored_events(gw.db), _cpu_seconds(pid)
+        result = run_wrk(url, script, ctx.mode.seconds)
+        cpu = _cpu_seconds(pid) - cpu
+        gw.server.check_alive()
+        _check_failures(result, "wrk (timed policy)")
+        _check_stored(gw.db, before_events, result, 1, gw.server.log)
+    try:
+        timed = json.loads(report.read_text())
+    except (OSError, ValueError) as exc:
+        raise RowError(f"the timed gateway wrote no report: {exc}") from exc
+    if not timed.get("calls"):
+        raise RowError("the timed gateway timed no call")
+    cpu_per_request = cpu / result.requests * 1e6
+    return {
+        "timed_calls": timed["calls"],
+        "timed_net_us": timed["net_us_median"],
+        "timed_net_us_quartiles": [timed["net_us_p25"], timed["net_us_p75"]],
+        "timed_empty_pair_us": timed["empty_pair_us_median"],
+        "timed_cpu_us_per_request": cpu_per_request,
+        "timed_share": timed["net_us_median"] / cpu_per_request,
+    }
 
 
 @dataclass
