@@ -23,7 +23,13 @@ LimitDimension = options_pb2.LimitDimension
 @dataclass(frozen=True, slots=True)
 class CredentialSpec:
     location: int  # options_pb2.CredentialLocation
-    name: str
+    name: str  # the header or query parameter, as declared
+    # The metadata key it arrives under: the name lower-cased, once, here (metadata keys
+    # are lower case on both transports, so they are compared as they are).
+    key: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.name.lower())
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,7 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
         if found is None:
             return {}
         return {
-            c.name: c.name
+            c.name: c.key
             for c in found.api.credentials
             if c.location == CredentialLocation.CREDENTIAL_LOCATION_QUERY
         }
@@ -98,7 +98,7 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
         return default_renderer_for(method)
 
     header_credentials = {
-        c.name
+        c.key
         for api in contract.apis
         for c in api.credentials
         if c.location == CredentialLocation.CREDENTIAL_LOCATION_HEADER

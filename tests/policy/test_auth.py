@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from event_gateway import errors
-from event_gateway.contract import ApiSpec, default_contract
+from event_gateway.contract import ApiSpec, CredentialLocation, CredentialSpec, default_contract
 from event_gateway.policy import keys
 from event_gateway.policy.auth import Authenticator, credential
 from event_gateway.policy.stores.memory import MemoryStore
@@ -205,5 +205,8 @@ async def test_a_verified_credential_is_not_hashed_again_and_nothing_else_rides_
 def test_credential_prefers_the_declared_order() -> None:
     md = [("key", "from-query"), ("x-api-key", "from-header")]
     assert credential(ALANA.credentials, md) == "from-header"
-    assert credential(ALANA.credentials, [("X-Api-Key", "upper")]) == "upper"
+    # Metadata keys are lower case on both transports; a declared name is matched by its
+    # lower-cased key.
+    spec = CredentialSpec(CredentialLocation.CREDENTIAL_LOCATION_HEADER, "X-Api-Key")
+    assert credential([spec], [("x-api-key", "lower")]) == "lower"
     assert credential(ALANA.credentials, [("x-api-key-bin", b"\x00")]) is None

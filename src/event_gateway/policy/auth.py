@@ -170,7 +170,7 @@ def credential(specs: Iterable[CredentialSpec], metadata: Metadata) -> str | Non
     if not isinstance(metadata, (tuple, list)):
         metadata = tuple(metadata)  # read once per declared location
     for spec in specs:
-        value = _first_value(metadata, spec.name.lower())
+        value = _first_value(metadata, spec.key)
         if value is None:
             continue
         if spec.location == _BEARER:
@@ -181,9 +181,11 @@ def credential(specs: Iterable[CredentialSpec], metadata: Metadata) -> str | Non
 
 
 def _first_value(metadata: Metadata, name: str) -> str | None:
-    # gRPC lower-cases metadata keys; the first value of a repeated key wins.
+    # Keys arrive lower case from both transports (HTTP/2 requires it of gRPC, ASGI of
+    # HTTP header names), as does `name` (CredentialSpec.key), so they are compared as
+    # they are. The first value of a repeated key wins.
     for key, value in metadata:
-        if isinstance(value, str) and key.lower() == name:
+        if key == name and isinstance(value, str):
             return value
     return None
 
