@@ -85,10 +85,10 @@ def targets(results: dict[str, RowResult], mode: Mode) -> list[Target]:
                    lambda: vs_limit(results, "rest-batch"), lambda v: v >= 0.5, ("limit-sqlite",)),
         _threshold(results, "latency", "p99 <=10 ms",
                    lambda: results["latency"].p99_ms, lambda v: v <= 10.0, ()),
-        # Judged on the in-situ timing: the paired difference is printed beside it, but
-        # on a shared machine its pairs scatter by more than the 5% being judged.
-        _threshold(results, "policy", "auth+throttle <5% of CPU/request (timed in situ)",
-                   lambda: results["policy"].extra.get("timed_share"), lambda v: v < 0.05, ()),
+        # Judged on the paired difference, which sees every cost of the policy layers,
+        # indirect ones included; the in-situ timing of the layers alone is printed beside.
+        _threshold(results, "policy", "auth+throttle <5% of CPU/request",
+                   lambda: results["policy"].extra.get("cost_share"), lambda v: v < 0.05, ()),
     ]
     # Peak RSS: the largest of every gateway row of this run (each row is a fresh process).
     peaks = [r.peak_rss_mb for r in results.values()
@@ -153,7 +153,8 @@ def table_rows(results: dict[str, RowResult], goals: list[Target]) -> list[list[
                     f"{x['cost_us_per_request']:.0f} us = {x['cost_share']:.1%} "
                     f"(pairs {min(pairs):+.0f}..{max(pairs):+.0f} us)")
             if "timed_share" in x:
-                mine += (f"; timed in situ {x['timed_net_us']:.1f} us of "
+                mine += (f"; timed in situ: median {x['timed_net_us']:.1f} us "
+                         f"(mean {x.get('timed_net_us_mean', 0.0):.1f}) of "
                          f"{x['timed_cpu_us_per_request']:.0f} us = {x['timed_share']:.1%}")
             mine = (mine + "; " + goals_text).strip("; ")
         if name == "latency" and "offered_rate" in r.extra:

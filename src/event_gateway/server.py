@@ -223,6 +223,16 @@ async def build_gateway(
     )
 
 
+# Allocations of tracked objects between two collections of the youngest generation
+# (CPython's default is 700). Each such collection walks every young object still
+# alive, and under load that is mostly the in-flight requests' objects (64 requests'
+# messages, dicts and coroutines), so at 700 the gateway walked them over and over:
+# raising it to 50,000 cut CPU per REST request by 7.5% (17.5 us of 233, 8 paired
+# rounds, 2026-12-02, AMD EPYC 2 vCPU) with the same peak RSS (107 MB). Objects freed
+# by reference counting never wait for a collection; only cyclic garbage waits longer.
+_GC_YOUNG_THRESHOLD = 50_000
+
+
 class _EmbeddedUvicorn(uvicorn.Server):
     """uvicorn inside our loop: the gateway, not uvicorn, owns the signal handlers."""
 
@@ -246,6 +256,7 @@ async def run(
     # requests create.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     grpc_host, grpc_port = _host_port(settings.grpc)
     gateway.grpc_server.add_insecure_port(f"{grpc_host}:{grpc_port}")
     await gateway.grpc_server.start()

@@ -28,6 +28,7 @@ def test_net_is_the_median_of_per_call_differences(timed: ModuleType) -> None:
     out = timed.report(policy, empty)
     assert out["calls"] == 5
     assert out["net_us_median"] == pytest.approx(9.0)  # of 9.0, 10.0, 89.0, 9.0, 9.0
+    assert out["net_us_mean"] == pytest.approx(25.2)
     assert out["policy_us_median"] == pytest.approx(10.5)
     assert out["empty_pair_us_median"] == pytest.approx(1.0)
 
