@@ -39,7 +39,7 @@ import uvloop
 from event_gateway.config import load_settings
 from event_gateway.contract import default_contract
 from event_gateway.interceptors import AuthInterceptor, ThrottleInterceptor
-from event_gateway.interceptors._wrap import Behaviour, WrappedHandlers, wrap_unary_unary
+from event_gateway.interceptors._wrap import Behaviour, WrappingInterceptor
 from event_gateway.observability.logging import configure_logging
 from event_gateway.policy.auth import Authenticator
 from event_gateway.policy.stores import MemoryStore
@@ -53,29 +53,14 @@ _clock = time.perf_counter_ns
 _marks: ContextVar[list[int]] = ContextVar("bench_policy_marks")
 
 
-class _Timer(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
-        self._wrapped = WrappedHandlers()
-
-    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        handler = await continuation(details)
-        wrapped = self._wrapped.get(details.method, handler)
-        if wrapped is not None:
-            return wrapped
-        return self._wrapped.put(details.method, handler, wrap_unary_unary(handler, self._wrap))
-
-    def _wrap(self, inner: Behaviour) -> Behaviour:
-        raise NotImplementedError
-
-
-class Outer(_Timer):
+class Outer(WrappingInterceptor):
     """Starts the span; when the call is done, records it into `spans`."""
 
     def __init__(self, spans: deque[int]) -> None:
         super().__init__()
         self._spans = spans
 
-    def _wrap(self, inner: Behaviour) -> Behaviour:
+    def wrap(self, inner: Behaviour) -> Behaviour:
         spans = self._spans
 
         async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -92,8 +77,8 @@ class Outer(_Timer):
         return behaviour
 
 
-class Inner(_Timer):
-    def _wrap(self, inner: Behaviour) -> Behaviour:
+class Inner(WrappingInterceptor):
+    def wrap(self, inner: Behaviour) -> Behaviour:
         async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
             marks = _marks.get()
             marks[1] = _clock()

@@ -21,27 +21,20 @@ import uvloop
 
 from event_gateway import scope
 from event_gateway.config import load_settings
-from event_gateway.interceptors._wrap import Behaviour, WrappedHandlers, wrap_unary_unary
+from event_gateway.interceptors._wrap import Behaviour, WrappingInterceptor
 from event_gateway.observability.logging import configure_logging
 from event_gateway.scope import Principal
 from event_gateway.server import run
 
 
-class KnownCaller(grpc.aio.ServerInterceptor):
+class KnownCaller(WrappingInterceptor):
     """Every call is `principal`'s: no credential is read, no limit is charged."""
 
     def __init__(self, principal: Principal) -> None:
+        super().__init__()
         self._principal = principal
-        self._wrapped = WrappedHandlers()
 
-    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        handler = await continuation(details)
-        wrapped = self._wrapped.get(details.method, handler)
-        if wrapped is not None:
-            return wrapped
-        return self._wrapped.put(details.method, handler, wrap_unary_unary(handler, self._known))
-
-    def _known(self, inner: Behaviour) -> Behaviour:
+    def wrap(self, inner: Behaviour) -> Behaviour:
         principal = self._principal
 
         async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:

@@ -77,3 +77,31 @@ class WrappedHandlers:
         if handler is not None and wrapped is not None:
             self._by_method[method] = (handler, wrapped)
         return wrapped
+
+
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """An interceptor that wraps each method's handler once and keeps it (see
+    WrappedHandlers). A subclass says how in `wrap` (the same for every method) or, when
+    the wrapping depends on the method, in `wrap_handler`."""
+
+    def __init__(self) -> None:
+        self._wrapped = WrappedHandlers()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method, handler)
+        if wrapped is not None:
+            return wrapped  # type: ignore[no-any-return]
+        return self._wrapped.put(method, handler, self.wrap_handler(method, handler))  # type: ignore[no-any-return]
+
+    def wrap_handler(self, method: str, handler: grpc.RpcMethodHandler | None) -> Any:
+        """`handler` for `method` as this interceptor serves it (possibly unchanged)."""
+        return wrap_unary_unary(handler, self.wrap)
+
+    def wrap(self, inner: Behaviour) -> Behaviour:
+        raise NotImplementedError

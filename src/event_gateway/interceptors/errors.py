@@ -12,14 +12,14 @@ failure on as a value, and the call is refused with INVALID_ARGUMENT here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 from grpc_status import rpc_status
 
 from event_gateway import errors
-from event_gateway.interceptors._wrap import Behaviour, WrappedHandlers, wrap_unary_unary
+from event_gateway.interceptors._wrap import Behaviour, WrappingInterceptor, wrap_unary_unary
 
 logger = logging.getLogger(__name__)
 
@@ -41,24 +41,12 @@ def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return deserialize
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
-        self._wrapped = WrappedHandlers()
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        wrapped = self._wrapped.get(method, handler)
-        if wrapped is not None:
-            return wrapped
+class ErrorInterceptor(WrappingInterceptor):
+    def wrap_handler(self, method: str, handler: grpc.RpcMethodHandler | None) -> Any:
         wrapped = wrap_unary_unary(handler, lambda inner: _converting(method, inner))
         if wrapped is not None and wrapped.unary_unary is not None and wrapped.request_deserializer:
             wrapped = wrapped._replace(request_deserializer=_tolerant(wrapped.request_deserializer))
-        return self._wrapped.put(method, handler, wrapped)
+        return wrapped
 
 
 def _converting(method: str, inner: Behaviour) -> Behaviour:

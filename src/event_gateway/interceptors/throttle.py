@@ -8,34 +8,21 @@ errors interceptor carries it into the aborted status, which would otherwise dro
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
 from event_gateway import scope
-from event_gateway.interceptors._wrap import Behaviour, WrappedHandlers, wrap_unary_unary
+from event_gateway.interceptors._wrap import Behaviour, WrappingInterceptor
 from event_gateway.policy.throttle import Throttler
 
 
-class ThrottleInterceptor(grpc.aio.ServerInterceptor):
+class ThrottleInterceptor(WrappingInterceptor):
     def __init__(self, throttler: Throttler) -> None:
         self._throttler = throttler
-        self._wrapped = WrappedHandlers()
+        super().__init__()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        wrapped = self._wrapped.get(method, handler)
-        if wrapped is not None:
-            return wrapped
-        return self._wrapped.put(method, handler, wrap_unary_unary(handler, self._throttling))
-
-    def _throttling(self, inner: Behaviour) -> Behaviour:
+    def wrap(self, inner: Behaviour) -> Behaviour:
         throttler = self._throttler
 
         async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:

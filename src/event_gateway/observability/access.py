@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -27,7 +27,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from event_gateway import scope
 from event_gateway.contract import Contract, MethodSpec
-from event_gateway.interceptors._wrap import Behaviour, WrappedHandlers, wrap_unary_unary
+from event_gateway.interceptors._wrap import Behaviour, WrappingInterceptor, wrap_unary_unary
 from event_gateway.observability.events import begin_call, end_call
 from event_gateway.observability.logging import ACCESS_LOGGER
 from event_gateway.observability.metrics import Metrics
@@ -42,7 +42,7 @@ _NO_FILE, _NO_FUNC = "(unknown file)", "(unknown function)"
 _AUTH_CODES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 
 
-class AccessInterceptor(grpc.aio.ServerInterceptor):
+class AccessInterceptor(WrappingInterceptor):
     def __init__(
         self,
         contract: Contract,
@@ -54,23 +54,13 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         self._metrics = metrics
         self._log = logger if logger is not None else logging.getLogger(ACCESS_LOGGER)
         self._clock = clock
-        self._wrapped = WrappedHandlers()
+        super().__init__()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        name = handler_call_details.method
-        wrapped = self._wrapped.get(name, handler)
-        if wrapped is not None:
-            return wrapped
+    def wrap_handler(self, name: str, handler: grpc.RpcMethodHandler | None) -> Any:
         spec = self._contract.method(name)
         if spec is None or handler is None:
             return handler  # health, reflection: not an API call
-        wrapped = wrap_unary_unary(handler, lambda inner: self._observed(spec, inner))
-        return self._wrapped.put(name, handler, wrapped)
+        return wrap_unary_unary(handler, lambda inner: self._observed(spec, inner))
 
     def _observed(self, spec: MethodSpec, inner: Behaviour) -> Behaviour:
         api = spec.api.name
