@@ -166,3 +166,11 @@ async def test_key_limit_without_a_key_falls_back_to_the_address() -> None:
     store = Recording()
     await Throttler(store, CONTRACT).check(TRACK_EVENTS, principal=None, client_ip="5.5.5.5", request=None)
     assert store.seen[0][0].key == "rl:alana:per_key:{ip=5.5.5.5}"
+
+
+def test_ratelimit_format_keeps_a_percent_in_a_name() -> None:
+    from event_gateway.policy.throttle import ratelimit_format
+
+    assert ratelimit_format(["per_key", "odd%d"]) % (9, 1, 4, 2) == (
+        '"per_key";r=9;t=1, "odd%d";r=4;t=2'
+    )

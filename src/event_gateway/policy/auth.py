@@ -5,6 +5,8 @@ parameter the transcoder copied into metadata under its own name, or a bearer
 token). Its key id finds the record; its secret is compared in constant time with
 the stored hash, and that comparison runs even when the id is unknown, so response
 times do not tell valid ids from invalid ones. Secrets are never logged nor echoed.
+A credential that proved genuine is found again by its SHA-256 (never kept itself)
+while the catalogue hands back the same key record, so it is not checked again.
 
 Failed authentications are limited per client address with their own buckets, so
 guessing costs the guesser and never the tenant whose key is being guessed: a client
@@ -141,7 +143,6 @@ class Authenticator:
             if len(self._blocked) >= _MAX_CACHED:
                 self._blocked.clear()
         self._blocked[client_ip] = now + seconds
-
 
     async def _verify(self, presented: str | None) -> ApiKeyRecord:
         if presented is None:

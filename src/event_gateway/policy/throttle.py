@@ -146,8 +146,8 @@ class ThrottleOutcome(NamedTuple):
 
 def ratelimit_format(names: Iterable[str]) -> str:
     """The RateLimit value's %-format: each limit's remaining requests and seconds to
-    full, as two %d (names are contract identifiers, so they hold no % or quote)."""
-    return ", ".join([f'"{name}";r=%d;t=%d' for name in names])
+    full, as two %d; a % in a name stays itself."""
+    return ", ".join([f'"{name.replace("%", "%%")}";r=%d;t=%d' for name in names])
 
 
 def policy_header(quotas: Iterable[tuple[str, int, int]]) -> str:
