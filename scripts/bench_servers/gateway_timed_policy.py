@@ -12,8 +12,9 @@ interceptors bracket them, and an empty pair of the same timers sits inside, so 
 and policy - empty is the time the two policy layers took on this call, their wrapping
 included and the timers' own cost cancelled. Nothing in between awaits anything slow in
 memory mode (a valid key's record is in the catalogue's cache), so on nearly every call
-this wall time is CPU time; the median ignores the few that waited (a catalogue refresh)
-or were preempted. Medians are written as JSON to --report when the server stops.
+this wall time is CPU time; the median ignores the few that waited (a catalogue refresh,
+while other requests ran) or were preempted. Medians (and the mean) are written as
+JSON to --report when the server stops.
 
 It measures the policy objects' work and the metadata they hand on, not the HTTP layer
 writing that metadata out as four response headers.
@@ -100,8 +101,8 @@ def report(policy: deque[int], empty: deque[int]) -> dict[str, Any]:
         "policy_us_median": statistics.median(policy) / 1e3,
         "empty_pair_us_median": statistics.median(empty) / 1e3,
         "net_us_median": statistics.median(net) / 1e3,
-        # The mean keeps what the median sets aside: collections and refreshes that
-        # happened inside the layers (CPU), and preemption (not CPU).
+        # The mean keeps what the median sets aside: preempted calls, and calls that
+        # waited for a key record's reload while other requests ran on the thread.
         "net_us_mean": statistics.fmean(net) / 1e3,
         "net_us_p25": statistics.quantiles(net, n=4)[0] / 1e3,
         "net_us_p75": statistics.quantiles(net, n=4)[2] / 1e3,
