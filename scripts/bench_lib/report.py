@@ -156,6 +156,10 @@ def table_rows(results: dict[str, RowResult], goals: list[Target]) -> list[list[
                 mine += (f"; timed in situ: median {x['timed_net_us']:.1f} us "
                          f"(mean {x.get('timed_net_us_mean', 0.0):.1f}) of "
                          f"{x['timed_cpu_us_per_request']:.0f} us = {x['timed_share']:.1%}")
+            if "calibration_factor" in x:
+                mine += (f"; calibration: a {x['calibration_busy_us']:.1f} us loop reads "
+                         f"{x['calibration_paired_us']:.0f} us paired "
+                         f"(x{x['calibration_factor']:.1f})")
             mine = (mine + "; " + goals_text).strip("; ")
         if name == "latency" and "offered_rate" in r.extra:
             mine = (f"offered {r.extra['offered_rate']:,.0f}/s; " + mine).strip("; ")

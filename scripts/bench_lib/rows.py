@@ -524,9 +524,11 @@ def _cpu_seconds(pid: int, thread: int | None = None) -> float:
 
 
 @contextmanager
-def _gateway_without_policy(ctx: Context, row: RowResult, key: str) -> Iterator[Gateway]:
+def _gateway_without_policy(
+    ctx: Context, row: RowResult, key: str, name: str = "open", extra: tuple[str, ...] = ()
+) -> Iterator[Gateway]:
     """The gateway with a fixed principal in place of auth and throttling (same tenant)."""
-    db = ctx.workdir / f"gateway-{row.name}-open.db"
+    db = ctx.workdir / f"gateway-{row.name}-{name}.db"
     _remove_db(db)
     url = f"sqlite+aiosqlite:///{db}"
     _admin(ctx, ["tenants", "add", payloads.TENANT, "--slug", "bench-store", "--number", "1"], url)
@@ -534,9 +536,9 @@ def _gateway_without_policy(ctx: Context, row: RowResult, key: str) -> Iterator[
     http_port, grpc_port = free_port(), free_port()
     argv = [_python(), str(SERVERS / "gateway_without_policy.py"),
             "--http", f"127.0.0.1:{http_port}", "--grpc", f"127.0.0.1:{grpc_port}",
-            "--database", url, "--tenant", payloads.TENANT, "--key-id", key_id]
-    server = Server("gateway without policy", argv, [http_port, grpc_port],
-                    ctx.log(f"{row.name}-open"), cwd=ctx.workdir)
+            "--database", url, "--tenant", payloads.TENANT, "--key-id", key_id, *extra]
+    server = Server(f"gateway without policy ({name})", argv, [http_port, grpc_port],
+                    ctx.log(f"{row.name}-{name}"), cwd=ctx.workdir)
     try:
         with server:
             _http_probe(http_port, payloads.rest_body(1), None)
@@ -558,42 +560,8 @@ def policy_cost(ctx: Context, row: RowResult) -> None:
     """
     body = payloads.rest_body(1)
     with gateway(ctx, row) as full, _gateway_without_policy(ctx, row, full.key) as bare:
-        sides = {"with": full, "without": bare}
-        script = {name: wrk_script(ctx.workdir / f"wrk-policy-{name}.lua", body,
-                                   _rest_headers(gw.key or None))
-                  for name, gw in sides.items()}
-        urls = {name: f"http://127.0.0.1:{gw.http_port}{payloads.REST_PATH}"
-                for name, gw in sides.items()}
-        pids = {name: gw.server.proc.pid if gw.server.proc else 0 for name, gw in sides.items()}
-
-        def together(seconds: float) -> dict[str, LoadResult]:
-            with ThreadPoolExecutor(len(sides)) as pool:
-                runs = {name: pool.submit(run_wrk, urls[name], script[name], seconds)
-                        for name in sides}
-                return {name: run.result() for name, run in runs.items()}
-
-        if ctx.mode.warmup:
-            together(ctx.mode.warmup)
-        measured: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
-        for i in range(ctx.mode.pairs):
-            before = {name: (_stored_events(gw.db), _cpu_seconds(pids[name]),
-                             _cpu_seconds(pids[name], pids[name]))
-                      for name, gw in sides.items()}
-            results = together(ctx.mode.pair_seconds)
-            for name, gw in sides.items():
-                events, cpu, loop_cpu = before[name]
-                cpu = _cpu_seconds(pids[name]) - cpu
-                loop_cpu = _cpu_seconds(pids[name], pids[name]) - loop_cpu
-                result = results[name]
-                gw.server.check_alive()
-                _check_failures(result, f"wrk ({name} policy) run {i + 1}")
-                _check_stored(gw.db, events, result, 1, gw.server.log)
-                measured[name].append({
-                    "req_per_s": result.req_per_s, "requests": result.requests,
-                    "cpu_us_per_request": cpu / result.requests * 1e6,
-                    "loop_cpu_us_per_request": loop_cpu / result.requests * 1e6,
-                    "p50_ms": result.p50_ms or 0.0, "p99_ms": result.p99_ms or 0.0,
-                })
+        measured = _pairs(ctx, {"with": full, "without": bare}, body)
+        bench_key = full.key
     row.runs = [{"side": name, **run} for name, runs in measured.items() for run in runs]
 
     def median(name: str, key: str) -> float:
@@ -602,12 +570,8 @@ def policy_cost(ctx: Context, row: RowResult) -> None:
     row.req_per_s = row.events_per_s = median("with", "req_per_s")
     row.p50_ms, row.p99_ms = median("with", "p50_ms"), median("with", "p99_ms")
     # The median of paired differences: the two runs of a pair share the machine's state.
-    cost = statistics.median(
-        w["cpu_us_per_request"] - o["cpu_us_per_request"]
-        for w, o in zip(measured["with"], measured["without"])
-    )
-    differences = [w["cpu_us_per_request"] - o["cpu_us_per_request"]
-                   for w, o in zip(measured["with"], measured["without"])]
+    differences = _differences(measured, "with", "without")
+    cost = statistics.median(differences)
     row.extra.update({
         "paired_differences_us": differences,
         "req_per_s_without": median("without", "req_per_s"),
@@ -620,6 +584,86 @@ def policy_cost(ctx: Context, row: RowResult) -> None:
         "req_per_s_share": 1 - median("with", "req_per_s") / median("without", "req_per_s"),
     })
     row.extra.update(_timed_policy(ctx, row, body))
+    row.extra.update(_calibration(ctx, row, bench_key, body))
+
+
+def _pairs(ctx: Context, sides: dict[str, Gateway], body: bytes) -> dict[str, list[dict[str, float]]]:
+    """`ctx.mode.pairs` windows in which every side takes its own wrk load at once; each
+    side's CPU per request over each window (all threads, and the loop thread alone)."""
+    script = {name: wrk_script(ctx.workdir / f"wrk-pairs-{name}.lua", body,
+                               _rest_headers(gw.key or None))
+              for name, gw in sides.items()}
+    urls = {name: f"http://127.0.0.1:{gw.http_port}{payloads.REST_PATH}"
+            for name, gw in sides.items()}
+    pids = {name: gw.server.proc.pid if gw.server.proc else 0 for name, gw in sides.items()}
+
+    def together(seconds: float) -> dict[str, LoadResult]:
+        with ThreadPoolExecutor(len(sides)) as pool:
+            runs = {name: pool.submit(run_wrk, urls[name], script[name], seconds)
+                    for name in sides}
+            return {name: run.result() for name, run in runs.items()}
+
+    if ctx.mode.warmup:
+        together(ctx.mode.warmup)
+    measured: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
+    for i in range(ctx.mode.pairs):
+        before = {name: (_stored_events(gw.db), _cpu_seconds(pids[name]),
+                         _cpu_seconds(pids[name], pids[name]))
+                  for name, gw in sides.items()}
+        results = together(ctx.mode.pair_seconds)
+        for name, gw in sides.items():
+            events, cpu, loop_cpu = before[name]
+            cpu = _cpu_seconds(pids[name]) - cpu
+            loop_cpu = _cpu_seconds(pids[name], pids[name]) - loop_cpu
+            result = results[name]
+            gw.server.check_alive()
+            _check_failures(result, f"wrk ({name}) run {i + 1}")
+            _check_stored(gw.db, events, result, 1, gw.server.log)
+            measured[name].append({
+                "req_per_s": result.req_per_s, "requests": result.requests,
+                "cpu_us_per_request": cpu / result.requests * 1e6,
+                "loop_cpu_us_per_request": loop_cpu / result.requests * 1e6,
+                "p50_ms": result.p50_ms or 0.0, "p99_ms": result.p99_ms or 0.0,
+            })
+    return measured
+
+
+def _differences(measured: dict[str, list[dict[str, float]]], a: str, b: str) -> list[float]:
+    return [x["cpu_us_per_request"] - y["cpu_us_per_request"]
+            for x, y in zip(measured[a], measured[b])]
+
+
+# Turns of the calibration loop: a few microseconds per request on the machines measured.
+_CALIBRATION_LOOPS = 400
+
+
+def _calibration(ctx: Context, row: RowResult, key: str, body: bytes) -> dict[str, Any]:
+    """How a known amount of added work reads in the paired difference.
+
+    Two stand-ins (gateway_without_policy.py), one adding a timed empty loop to every
+    call, measured in pairs as the policy is. If the paired difference were the added
+    work's own CPU, the factor would be about 1; docs/performance.md found it near 3 on
+    a shared 2-vCPU machine, which is why the row shows it beside the policy's cost.
+    """
+    report = ctx.workdir / f"{row.name}-busy.json"
+    loops = ("--busy-loops", str(_CALIBRATION_LOOPS), "--report", str(report))
+    with _gateway_without_policy(ctx, row, key, "busy", loops) as busy, \
+            _gateway_without_policy(ctx, row, key, "idle") as idle:
+        measured = _pairs(ctx, {"busy": busy, "idle": idle}, body)
+    try:
+        timing = json.loads(report.read_text())
+    except (OSError, ValueError) as exc:
+        raise RowError(f"the busy stand-in wrote no report: {exc}") from exc
+    if not timing.get("calls"):
+        raise RowError("the busy stand-in timed no call")
+    differences = _differences(measured, "busy", "idle")
+    paired = statistics.median(differences)
+    return {
+        "calibration_busy_us": timing["busy_us_median"],
+        "calibration_paired_us": paired,
+        "calibration_differences_us": differences,
+        "calibration_factor": paired / timing["busy_us_median"],
+    }
 
 
 def _timed_policy(ctx: Context, row: RowResult, body: bytes) -> dict[str, Any]:
