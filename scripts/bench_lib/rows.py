@@ -650,12 +650,7 @@ def _calibration(ctx: Context, row: RowResult, key: str, body: bytes) -> dict[st
     with _gateway_without_policy(ctx, row, key, "busy", loops) as busy, \
             _gateway_without_policy(ctx, row, key, "idle") as idle:
         measured = _pairs(ctx, {"busy": busy, "idle": idle}, body)
-    try:
-        timing = json.loads(report.read_text())
-    except (OSError, ValueError) as exc:
-        raise RowError(f"the busy stand-in wrote no report: {exc}") from exc
-    if not timing.get("calls"):
-        raise RowError("the busy stand-in timed no call")
+    timing = _timing_report(report, "the busy stand-in")
     differences = _differences(measured, "busy", "idle")
     paired = statistics.median(differences)
     return {
@@ -666,13 +661,23 @@ def _calibration(ctx: Context, row: RowResult, key: str, body: bytes) -> dict[st
     }
 
 
+def _timing_report(path: Path, server: str) -> dict[str, Any]:
+    """What a bench server timed per call, written when it stopped."""
+    try:
+        timing: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RowError(f"{server} wrote no timing report: {exc}") from exc
+    if not timing.get("calls"):
+        raise RowError(f"{server} timed no call")
+    return timing
+
+
 def _timed_policy(ctx: Context, row: RowResult, body: bytes) -> dict[str, Any]:
     """The same load on a gateway whose policy layers are timed per call, in situ.
 
-    The paired difference above is the black-box answer, but on a shared machine runs of
-    one and the same server differ by more than the whole 5% budget; this measures the
-    two layers themselves (scripts/bench_servers/gateway_timed_policy.py says how), as
-    the median of per-call times, against that server's own CPU per request.
+    The paired difference is the black-box answer; this measures the two layers
+    themselves (scripts/bench_servers/gateway_timed_policy.py says how), as the median of
+    per-call times, against that server's own CPU per request.
     """
     report = ctx.workdir / f"{row.name}-timed.json"
 
@@ -693,12 +698,7 @@ def _timed_policy(ctx: Context, row: RowResult, body: bytes) -> dict[str, Any]:
         gw.server.check_alive()
         _check_failures(result, "wrk (timed policy)")
         _check_stored(gw.db, before_events, result, 1, gw.server.log)
-    try:
-        timed = json.loads(report.read_text())
-    except (OSError, ValueError) as exc:
-        raise RowError(f"the timed gateway wrote no report: {exc}") from exc
-    if not timed.get("calls"):
-        raise RowError("the timed gateway timed no call")
+    timed = _timing_report(report, "the timed gateway")
     cpu_per_request = cpu / result.requests * 1e6
     return {
         "timed_calls": timed["calls"],
