@@ -386,11 +386,11 @@ def gateway(
         raise RowError(f"`keys create` printed {key[:80]!r}, not a key alone")
     http_port, grpc_port = free_port(), free_port()
     if command is None:
+        label = "event-gateway serve"
         argv = [*_gateway_command(), "serve", "--http", f"127.0.0.1:{http_port}",
                 "--grpc", f"127.0.0.1:{grpc_port}", "--database", url]
     else:
-        argv = command(http_port, grpc_port, url)
-    label = "event-gateway serve" if command is None else f"gateway ({name})"
+        label, argv = f"gateway ({name})", command(http_port, grpc_port, url)
     server = Server(label, argv, [http_port, grpc_port], ctx.log(name), cwd=ctx.workdir)
     try:
         with server:
@@ -587,7 +587,9 @@ def policy_cost(ctx: Context, row: RowResult) -> None:
     row.extra.update(_calibration(ctx, row, bench_key, body))
 
 
-def _pairs(ctx: Context, sides: dict[str, Gateway], body: bytes) -> dict[str, list[dict[str, float]]]:
+def _pairs(
+    ctx: Context, sides: dict[str, Gateway], body: bytes
+) -> dict[str, list[dict[str, float]]]:
     """`ctx.mode.pairs` windows in which every side takes its own wrk load at once; each
     side's CPU per request over each window (all threads, and the loop thread alone)."""
     script = {name: wrk_script(ctx.workdir / f"wrk-pairs-{name}.lua", body,

@@ -95,9 +95,9 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         wrapped = self._wrapped.get(method, handler)
-        if wrapped is not None:
-            return wrapped  # type: ignore[no-any-return]
-        return self._wrapped.put(method, handler, self.wrap_handler(method, handler))  # type: ignore[no-any-return]
+        if wrapped is None:
+            wrapped = self._wrapped.put(method, handler, self.wrap_handler(method, handler))
+        return wrapped  # type: ignore[no-any-return]
 
     def wrap_handler(self, method: str, handler: grpc.RpcMethodHandler | None) -> Any:
         """`handler` for `method` as this interceptor serves it (possibly unchanged)."""

@@ -36,8 +36,7 @@ class ThrottleInterceptor(WrappingInterceptor):
             metadata = outcome.metadata()
             if metadata:
                 context.set_trailing_metadata(metadata)
-            if not outcome.decision.allowed:
-                raise outcome.error()
+            outcome.raise_if_denied()
             response = await inner(request, context)
             # Identity, not equality: the usual case (nobody replaced it) costs nothing,
             # and `_keep` is exact when the servicer did set its own.

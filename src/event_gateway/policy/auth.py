@@ -86,9 +86,7 @@ class Authenticator:
             known = self._verified.get(digest)
             if known is not None:
                 record, principal = known
-                if await self._catalog.api_key(record.key_id) is record and (
-                    not record.apis or api.name in record.apis
-                ):
+                if await self._catalog.api_key(record.key_id) is record and _may_call(record, api):
                     return principal
         try:
             record = await self._verify(presented)
@@ -96,7 +94,7 @@ class Authenticator:
             await self._charge_failure(client_ip)
             raise
         # Scope is checked after the key proved genuine: a wrong scope is not a guess.
-        if record.apis and api.name not in record.apis:
+        if not _may_call(record, api):
             raise errors.PermissionDenied(
                 f"This API key may not call the {api.name} API.", reason="API_NOT_ALLOWED"
             )
@@ -189,6 +187,11 @@ def _first_value(metadata: Metadata, name: str) -> str | None:
         if key == name and isinstance(value, str):
             return value
     return None
+
+
+def _may_call(record: ApiKeyRecord, api: ApiSpec) -> bool:
+    """The key's scope: the APIs it names, or every API when it names none."""
+    return not record.apis or api.name in record.apis
 
 
 def _invalid() -> errors.Unauthenticated:

@@ -59,7 +59,8 @@ class MemoryStore:
             if room < -gcra.EPSILON:
                 return self._judge(checks, now, consume)
             # Plain loops and tuple.__new__: see the module's note on _new.
-            states.append(_new(BucketState, (burst, int(room / interval + gcra.EPSILON), after, False)))
+            remaining = int(room / interval + gcra.EPSILON)
+            states.append(_new(BucketState, (burst, remaining, after, False)))
         for check, state in zip(checks, states):
             tats[check.key] = now + state.reset_after
         return _new(Decision, (True, tuple(states), 0.0, False))
