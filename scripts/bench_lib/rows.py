@@ -18,7 +18,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,21 +41,22 @@ class Mode:
     soak_seconds: float  # the RSS row
     rss_flat_after: float  # RSS is compared between this many seconds of load and the end
     latency_seconds: float  # the paced latency row
-    # The policy-cost row: alternating pairs of short runs (a paired difference needs
-    # many pairs on a noisy machine more than it needs long runs).
-    pairs: int = 1
-    pair_seconds: float = 3.0
+    # The policy-cost row: one switched run of many short windows (a paired difference
+    # needs many pairs on a noisy machine more than it needs long ones), and its calibration.
+    switch_seconds: float = 6.0
+    switch_window: float = 0.5
+    calibration_seconds: float = 6.0
 
     @classmethod
     def create(cls, quick: bool, seconds: float | None, repeats: int | None) -> Mode:
         if quick:
-            mode = cls(True, 3.0, 1.0, 1, 6.0, 2.0, 4.0, 1, 3.0)
+            mode = cls(True, 3.0, 1.0, 1, 6.0, 2.0, 4.0, 6.0, 0.5, 4.0)
         else:
-            mode = cls(False, 15.0, 3.0, 3, 60.0, 10.0, 30.0, 9, 5.0)
+            mode = cls(False, 15.0, 3.0, 3, 60.0, 10.0, 30.0, 90.0, 0.5, 60.0)
         if seconds is not None:
-            mode.seconds = mode.pair_seconds = seconds
+            mode.seconds = seconds
         if repeats is not None:
-            mode.repeats = mode.pairs = repeats
+            mode.repeats = repeats
         return mode
 
 
@@ -366,12 +366,12 @@ class Gateway:
 
 @contextmanager
 def gateway(
-    ctx: Context, row: RowResult, command: Callable[[int, int, str], list[str]] | None = None,
+    ctx: Context, row: RowResult, command: Callable[[int, int, str, str], list[str]] | None = None,
     name: str = "",
 ) -> Iterator[Gateway]:
     """A fresh gateway on its own SQLite file, with a tenant and an unthrottled key.
 
-    `command(http_port, grpc_port, database_url)` replaces `event-gateway serve`'s argv
+    `command(http_port, grpc_port, database_url, key)` replaces `event-gateway serve`'s argv
     (a bench server composing the same gateway); `name` tells its files apart.
     """
     name = name or row.name
@@ -390,7 +390,7 @@ def gateway(
         argv = [*_gateway_command(), "serve", "--http", f"127.0.0.1:{http_port}",
                 "--grpc", f"127.0.0.1:{grpc_port}", "--database", url]
     else:
-        label, argv = f"gateway ({name})", command(http_port, grpc_port, url)
+        label, argv = f"gateway ({name})", command(http_port, grpc_port, url, key)
     server = Server(label, argv, [http_port, grpc_port], ctx.log(name), cwd=ctx.workdir)
     try:
         with server:
@@ -511,11 +511,10 @@ def gateway_rss(ctx: Context, row: RowResult) -> None:
 # ------------------------------------------------------------------------ policy cost
 
 
-def _cpu_seconds(pid: int, thread: int | None = None) -> float:
-    """User + system CPU of a process (all its threads), or of one of its threads."""
-    path = f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat"
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads."""
     try:
-        with open(path) as stat:
+        with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rpartition(")")[2].split()
     except OSError as exc:
         raise RowError(f"cannot read CPU time of {pid}: {exc}") from exc
@@ -523,154 +522,86 @@ def _cpu_seconds(pid: int, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@contextmanager
-def _gateway_without_policy(
-    ctx: Context, row: RowResult, key: str, name: str = "open", extra: tuple[str, ...] = ()
-) -> Iterator[Gateway]:
-    """The gateway with a fixed principal in place of auth and throttling (same tenant)."""
-    db = ctx.workdir / f"gateway-{row.name}-{name}.db"
-    _remove_db(db)
-    url = f"sqlite+aiosqlite:///{db}"
-    _admin(ctx, ["tenants", "add", payloads.TENANT, "--slug", "bench-store", "--number", "1"], url)
-    key_id = key.split("_")[1]
-    http_port, grpc_port = free_port(), free_port()
-    argv = [_python(), str(SERVERS / "gateway_without_policy.py"),
-            "--http", f"127.0.0.1:{http_port}", "--grpc", f"127.0.0.1:{grpc_port}",
-            "--database", url, "--tenant", payloads.TENANT, "--key-id", key_id, *extra]
-    server = Server(f"gateway without policy ({name})", argv, [http_port, grpc_port],
-                    ctx.log(f"{row.name}-{name}"), cwd=ctx.workdir)
-    try:
-        with server:
-            _http_probe(http_port, payloads.rest_body(1), None)
-            yield Gateway(server, http_port, grpc_port, "", db)
-    finally:
-        _remove_db(db)
+# Turns of the calibration loop: a few microseconds per request on the machines measured.
+_CALIBRATION_LOOPS = 400
 
 
 def policy_cost(ctx: Context, row: RowResult) -> None:
     """What auth + throttling (memory store) cost per REST single-event request.
 
-    Two gateways, identical but for the policy interceptors, each driven by its own wrk
-    at the same time; over each pair's window, each server's CPU time (all threads, from
-    /proc) divided by its successful requests gives CPU per request. The cost is the
-    median of the pairs' differences; its share is that over the full gateway's median
-    CPU/request. Run at the same time, both sides of a pair see the same machine (other
-    tenants' load, frequency): run in turn, pairs of one server against itself scattered
-    by more than the whole 5% budget (docs/performance.md).
+    One gateway switches its policy layers on and off every half second under one
+    unbroken wrk load (scripts/bench_servers/gateway_switched_policy.py); the cost is the
+    median over pairs of windows of the difference in CPU per call (all threads), with a
+    95% confidence interval, and its share is that over the CPU per call with the policy
+    on. A second run switches a timed empty loop instead: if the method reads that loop
+    at about its own time, it reads the policy right too. Then the layers are timed in
+    situ on their own (`_timed_policy`), to show where the time goes.
     """
     body = payloads.rest_body(1)
-    with gateway(ctx, row) as full, _gateway_without_policy(ctx, row, full.key) as bare:
-        measured = _pairs(ctx, {"with": full, "without": bare}, body)
-        bench_key = full.key
-    row.runs = [{"side": name, **run} for name, runs in measured.items() for run in runs]
-
-    def median(name: str, key: str) -> float:
-        return statistics.median(run[key] for run in measured[name])
-
-    row.req_per_s = row.events_per_s = median("with", "req_per_s")
-    row.p50_ms, row.p99_ms = median("with", "p50_ms"), median("with", "p99_ms")
-    # The median of paired differences: the two runs of a pair share the machine's state.
-    differences = _differences(measured, "with", "without")
-    cost = statistics.median(differences)
+    measured = _switched(ctx, row, body, "auth,throttle", ctx.mode.switch_seconds)
+    row.runs = [{"part": "policy", **window} for window in measured["windows"]]
+    row.req_per_s = row.events_per_s = measured["req_per_s"]
+    row.p50_ms, row.p99_ms = measured["p50_ms"], measured["p99_ms"]
+    cost = measured["median_us"]
+    with_policy = measured["cpu_us_per_call_on"]
     row.extra.update({
-        "paired_differences_us": differences,
-        "req_per_s_without": median("without", "req_per_s"),
-        "cpu_us_per_request_with": median("with", "cpu_us_per_request"),
-        "cpu_us_per_request_without": median("without", "cpu_us_per_request"),
-        "loop_cpu_us_per_request_with": median("with", "loop_cpu_us_per_request"),
-        "loop_cpu_us_per_request_without": median("without", "loop_cpu_us_per_request"),
+        "pairs": len(measured["differences_us"]),
+        "differences_us": measured["differences_us"],
         "cost_us_per_request": cost,
-        "cost_share": cost / median("with", "cpu_us_per_request"),
-        "req_per_s_share": 1 - median("with", "req_per_s") / median("without", "req_per_s"),
+        "cost_ci95_us": measured["ci95_us"],
+        "cost_share": cost / with_policy,
+        "cost_share_ci95": [bound / with_policy for bound in measured["ci95_us"]],
+        "cpu_us_per_request_with": with_policy,
+        "cpu_us_per_request_without": measured["cpu_us_per_call_off"],
+        "loop_cpu_us_per_request_with": measured["loop_cpu_us_per_call_on"],
+        "loop_cpu_us_per_request_without": measured["loop_cpu_us_per_call_off"],
+    })
+    calibration = _switched(ctx, row, body, "known,busy", ctx.mode.calibration_seconds)
+    row.extra.update({
+        "calibration_busy_us": calibration["busy_us_median"],
+        "calibration_read_us": calibration["median_us"],
+        "calibration_ci95_us": calibration["ci95_us"],
+        "calibration_factor": calibration["median_us"] / calibration["busy_us_median"],
     })
     row.extra.update(_timed_policy(ctx, row, body))
-    row.extra.update(_calibration(ctx, row, bench_key, body))
 
 
-def _pairs(
-    ctx: Context, sides: dict[str, Gateway], body: bytes
-) -> dict[str, list[dict[str, float]]]:
-    """`ctx.mode.pairs` windows in which every side takes its own wrk load at once; each
-    side's CPU per request over each window (all threads, and the loop thread alone)."""
-    script = {name: wrk_script(ctx.workdir / f"wrk-pairs-{name}.lua", body,
-                               _rest_headers(gw.key or None))
-              for name, gw in sides.items()}
-    urls = {name: f"http://127.0.0.1:{gw.http_port}{payloads.REST_PATH}"
-            for name, gw in sides.items()}
-    pids = {name: gw.server.proc.pid if gw.server.proc else 0 for name, gw in sides.items()}
+def _switched(
+    ctx: Context, row: RowResult, body: bytes, on: str, seconds: float
+) -> dict[str, Any]:
+    """One run of the switched gateway with `on` in its on state; its report, plus wrk's."""
+    name = f"{row.name}-switched-{on.replace(',', '-')}"
+    report = ctx.workdir / f"{name}.json"
 
-    def together(seconds: float) -> dict[str, LoadResult]:
-        with ThreadPoolExecutor(len(sides)) as pool:
-            runs = {name: pool.submit(run_wrk, urls[name], script[name], seconds)
-                    for name in sides}
-            return {name: run.result() for name, run in runs.items()}
+    def command(http_port: int, grpc_port: int, url: str, key: str) -> list[str]:
+        return [_python(), str(SERVERS / "gateway_switched_policy.py"),
+                "--http", f"127.0.0.1:{http_port}", "--grpc", f"127.0.0.1:{grpc_port}",
+                "--database", url, "--tenant", payloads.TENANT, "--key-id", key.split("_")[1],
+                "--report", str(report), "--on", on, "--window", str(ctx.mode.switch_window),
+                "--settle", str(ctx.mode.warmup), "--busy-loops", str(_CALIBRATION_LOOPS)]
 
-    if ctx.mode.warmup:
-        together(ctx.mode.warmup)
-    measured: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
-    for i in range(ctx.mode.pairs):
-        before = {name: (_stored_events(gw.db), _cpu_seconds(pids[name]),
-                         _cpu_seconds(pids[name], pids[name]))
-                  for name, gw in sides.items()}
-        results = together(ctx.mode.pair_seconds)
-        for name, gw in sides.items():
-            events, cpu, loop_cpu = before[name]
-            cpu = _cpu_seconds(pids[name]) - cpu
-            loop_cpu = _cpu_seconds(pids[name], pids[name]) - loop_cpu
-            result = results[name]
-            gw.server.check_alive()
-            _check_failures(result, f"wrk ({name}) run {i + 1}")
-            _check_stored(gw.db, events, result, 1, gw.server.log)
-            measured[name].append({
-                "req_per_s": result.req_per_s, "requests": result.requests,
-                "cpu_us_per_request": cpu / result.requests * 1e6,
-                "loop_cpu_us_per_request": loop_cpu / result.requests * 1e6,
-                "p50_ms": result.p50_ms or 0.0, "p99_ms": result.p99_ms or 0.0,
-            })
+    with gateway(ctx, row, command, name=name) as gw:
+        script = wrk_script(ctx.workdir / f"wrk-{name}.lua", body, _rest_headers(gw.key))
+        url = f"http://127.0.0.1:{gw.http_port}{payloads.REST_PATH}"
+        before_events = _stored_events(gw.db)
+        result = run_wrk(url, script, ctx.mode.warmup + seconds)
+        gw.server.check_alive()
+        _check_failures(result, f"wrk (switched {on})")
+        _check_stored(gw.db, before_events, result, 1, gw.server.log)
+    measured = _timing_report(report, f"the switched gateway ({on})", "differences_us")
+    measured.update({"req_per_s": result.req_per_s, "p50_ms": result.p50_ms or 0.0,
+                     "p99_ms": result.p99_ms or 0.0})
     return measured
 
 
-def _differences(measured: dict[str, list[dict[str, float]]], a: str, b: str) -> list[float]:
-    return [x["cpu_us_per_request"] - y["cpu_us_per_request"]
-            for x, y in zip(measured[a], measured[b])]
-
-
-# Turns of the calibration loop: a few microseconds per request on the machines measured.
-_CALIBRATION_LOOPS = 400
-
-
-def _calibration(ctx: Context, row: RowResult, key: str, body: bytes) -> dict[str, Any]:
-    """How a known amount of added work reads in the paired difference.
-
-    Two stand-ins (gateway_without_policy.py), one adding a timed empty loop to every
-    call, measured in pairs as the policy is. If the paired difference were the added
-    work's own CPU, the factor would be about 1; docs/performance.md found it near 3 on
-    a shared 2-vCPU machine, which is why the row shows it beside the policy's cost.
-    """
-    report = ctx.workdir / f"{row.name}-busy.json"
-    loops = ("--busy-loops", str(_CALIBRATION_LOOPS), "--report", str(report))
-    with _gateway_without_policy(ctx, row, key, "busy", loops) as busy, \
-            _gateway_without_policy(ctx, row, key, "idle") as idle:
-        measured = _pairs(ctx, {"busy": busy, "idle": idle}, body)
-    timing = _timing_report(report, "the busy stand-in")
-    differences = _differences(measured, "busy", "idle")
-    paired = statistics.median(differences)
-    return {
-        "calibration_busy_us": timing["busy_us_median"],
-        "calibration_paired_us": paired,
-        "calibration_differences_us": differences,
-        "calibration_factor": paired / timing["busy_us_median"],
-    }
-
-
-def _timing_report(path: Path, server: str) -> dict[str, Any]:
-    """What a bench server timed per call, written when it stopped."""
+def _timing_report(path: Path, server: str, counted: str = "calls") -> dict[str, Any]:
+    """What a bench server measured, written when it stopped; `counted` must be non-empty."""
     try:
         timing: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise RowError(f"{server} wrote no timing report: {exc}") from exc
-    if not timing.get("calls"):
-        raise RowError(f"{server} timed no call")
+    if not timing.get(counted):
+        raise RowError(f"{server} measured nothing ({counted} is empty)")
     return timing
 
 
@@ -683,7 +614,7 @@ def _timed_policy(ctx: Context, row: RowResult, body: bytes) -> dict[str, Any]:
     """
     report = ctx.workdir / f"{row.name}-timed.json"
 
-    def command(http_port: int, grpc_port: int, url: str) -> list[str]:
+    def command(http_port: int, grpc_port: int, url: str, key: str) -> list[str]:
         return [_python(), str(SERVERS / "gateway_timed_policy.py"),
                 "--http", f"127.0.0.1:{http_port}", "--grpc", f"127.0.0.1:{grpc_port}",
                 "--database", url, "--report", str(report)]
