@@ -522,8 +522,9 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-# Turns of the calibration loop: a few microseconds per request on the machines measured.
-_CALIBRATION_LOOPS = 400
+# Turns of the calibration loop: about the policy's own cost per request (~35 us here),
+# so that the noise of the method is small beside it.
+_CALIBRATION_LOOPS = 2000
 
 
 def policy_cost(ctx: Context, row: RowResult) -> None:
@@ -608,7 +609,7 @@ def _timing_report(path: Path, server: str, counted: str = "calls") -> dict[str,
 def _timed_policy(ctx: Context, row: RowResult, body: bytes) -> dict[str, Any]:
     """The same load on a gateway whose policy layers are timed per call, in situ.
 
-    The paired difference is the black-box answer; this measures the two layers
+    The switched difference is the answer; this measures the two layers
     themselves (scripts/bench_servers/gateway_timed_policy.py says how), as the median of
     per-call times, against that server's own CPU per request.
     """
