@@ -38,7 +38,7 @@ _SPECIAL = _STRING_FORMS | {
 
 
 class Plans(Protocol):
-    """What the WKT builders need from the compiler in codec.py (for Any)."""
+    """What the WKT builders need from the compiler in codec_plans.py (for Any)."""
 
     max_depth: int
 
