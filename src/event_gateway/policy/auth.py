@@ -5,8 +5,8 @@ parameter the transcoder copied into metadata under its own name, or a bearer
 token). Its key id finds the record; its secret is compared in constant time with
 the stored hash, and that comparison runs even when the id is unknown, so response
 times do not tell valid ids from invalid ones. Secrets are never logged nor echoed.
-A credential that proved genuine is found again by its SHA-256 (never kept itself)
-while the catalogue hands back the same key record, so it is not checked again.
+A credential that proved genuine is found again by its BLAKE2b digest (never kept
+itself) while the catalogue hands back the same key record, so it is not checked again.
 
 Failed authentications are limited per client address with their own buckets, so
 guessing costs the guesser and never the tenant whose key is being guessed: a client
@@ -66,7 +66,7 @@ class Authenticator:
         # Redis round trip per request, the throttle's). An address blocked by another
         # process is learnt on its next failure here, which the store then refuses.
         self._blocked: dict[str, float] = {}
-        # SHA-256 of each credential that proved genuine -> the record it matched and
+        # Digest of each credential that proved genuine -> the record it matched and
         # its Principal: one Principal per record, so the Throttler may keep its
         # per-key work while it is handed the very same object.
         self._verified: dict[bytes, tuple[ApiKeyRecord, Principal]] = {}
@@ -81,8 +81,10 @@ class Authenticator:
             # A credential verified before is found by its digest, and stays good while
             # the catalogue hands back the very record it was verified against: a
             # revoked or changed key is seen as soon as the catalogue sees it, as
-            # without this entry. Only the digest is kept, never the secret.
-            digest = hashlib.sha256(presented.encode()).digest()
+            # without this entry. Only the digest is kept, never the secret. BLAKE2b,
+            # built into CPython, costs a third less than OpenSSL's SHA-256 here
+            # (callgrind, 2026-12-03), and a 128-bit digest cannot collide by chance.
+            digest = hashlib.blake2b(presented.encode(), digest_size=16).digest()
             known = self._verified.get(digest)
             if known is not None:
                 record, principal = known
