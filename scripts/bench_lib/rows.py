@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,9 @@ from .procs import RowError, Server, free_port
 SCRIPTS = Path(__file__).resolve().parent.parent
 SERVERS = SCRIPTS / "bench_servers"
 REPO = SCRIPTS.parent
+# The bench key's limits (`keys create --limit`): high enough never to refuse the load,
+# so every request is charged and answered with its rate-limit headers.
+BENCH_KEY_LIMITS = ("per_key=100000000/minute", "per_key_ip=100000000/minute")
 
 
 @dataclass
@@ -344,6 +347,11 @@ def _gateway_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "event_gateway"]
 
 
+def repeated(flag: str, values: Iterable[str]) -> list[str]:
+    """`flag` before each value: ["--limit", "a", "--limit", "b"]."""
+    return [arg for value in values for arg in (flag, value)]
+
+
 def _admin(ctx: Context, args: list[str], url: str) -> str:
     argv = [*_gateway_command(), *args, "--database", url]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ctx.workdir,
@@ -380,8 +388,7 @@ def gateway(
     url = f"sqlite+aiosqlite:///{db}"
     _admin(ctx, ["tenants", "add", payloads.TENANT, "--slug", "bench-store", "--number", "1"], url)
     key = _admin(ctx, ["keys", "create", "--tenant", payloads.TENANT, "--name", "bench",
-                       "--limit", "per_key=100000000/minute",
-                       "--limit", "per_key_ip=100000000/minute"], url)
+                       *repeated("--limit", BENCH_KEY_LIMITS)], url)
     if not key or len(key.split()) != 1:
         raise RowError(f"`keys create` printed {key[:80]!r}, not a key alone")
     http_port, grpc_port = free_port(), free_port()
@@ -579,7 +586,8 @@ def _switched(
                 "--http", f"127.0.0.1:{http_port}", "--grpc", f"127.0.0.1:{grpc_port}",
                 "--database", url, "--tenant", payloads.TENANT, "--key-id", key.split("_")[1],
                 "--report", str(report), "--on", on, "--window", str(ctx.mode.switch_window),
-                "--settle", str(ctx.mode.warmup), "--busy-loops", str(_CALIBRATION_LOOPS)]
+                "--settle", str(ctx.mode.warmup), "--busy-loops", str(_CALIBRATION_LOOPS),
+                *repeated("--key-limit", BENCH_KEY_LIMITS)]
 
     with gateway(ctx, row, command, name=name) as gw:
         script = wrk_script(ctx.workdir / f"wrk-{name}.lua", body, _rest_headers(gw.key))

@@ -55,14 +55,11 @@ from event_gateway.policy.stores import MemoryStore
 from event_gateway.policy.throttle import Throttler
 from event_gateway.scope import Principal
 from event_gateway.server import run
-from event_gateway.storage.catalog import SqlCatalog
+from event_gateway.storage.catalog import DEFAULT_TTL, SqlCatalog
 from event_gateway.storage.engine import create_engine
 
 # The states in order, repeated; each consecutive two windows make one pair.
 _ORDER = (True, False, False, True)
-# The limits the bench key is created with (scripts/bench_lib/rows.py), for KnownCaller's
-# principal, so that the throttle alone charges the same buckets as behind auth.
-_BENCH_LIMITS = {"per_key": "100000000/minute", "per_key_ip": "100000000/minute"}
 
 
 class KnownCaller(WrappingInterceptor):
@@ -227,14 +224,25 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=0.5, help="seconds per state")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds not kept at first")
     parser.add_argument("--busy-loops", type=int, default=400, help="turns of the busy loop")
+    parser.add_argument(
+        "--key-limit", action="append", default=[], metavar="NAME=RATE",
+        help="a limit the key was created with (`keys create --limit`), for KnownCaller's "
+        "principal, so that the throttle alone charges the buckets it charges behind auth",
+    )  # fmt: skip
+    parser.add_argument(
+        "--key-ttl", type=float, default=DEFAULT_TTL,
+        help="seconds the catalogue keeps a key record (scripts/policy_instructions.py "
+        "raises it: under valgrind a reload every 5 s weighs 50 times more per request)",
+    )  # fmt: skip
     args = parser.parse_args()
+    limits = dict(item.partition("=")[::2] for item in args.key_limit)
     settings = load_settings({"http": args.http, "grpc": args.grpc, "database": args.database})
     known = KnownCaller(
-        Principal(key_id=args.key_id, tenant=args.tenant, name="bench", limits=_BENCH_LIMITS)
+        Principal(key_id=args.key_id, tenant=args.tenant, name="bench", limits=limits)
     )
     busy: deque[int] = deque(maxlen=500_000)
     authenticator = Authenticator(
-        SqlCatalog(create_engine(settings.database.get_secret_value())),
+        SqlCatalog(create_engine(settings.database.get_secret_value()), key_ttl=args.key_ttl),
         failure_store=MemoryStore(),
         failure_rate=settings.throttle.auth_failures,
     )
