@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                              capture_output=True, text=True, timeout=10)
@@ -78,7 +78,7 @@ def _git_commit() -> str | None:
     return commit
 
 
-def _machine() -> dict[str, Any]:
+def machine() -> dict[str, Any]:
     model = None
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -168,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "date": started.isoformat(timespec="seconds"),
         "seconds_taken": round(time.monotonic() - t_all, 1),
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "mode": {"quick": mode.quick, "seconds": mode.seconds, "warmup": mode.warmup,
                  "repeats": mode.repeats, "soak_seconds": mode.soak_seconds,
                  "latency_seconds": mode.latency_seconds},
-        "machine": _machine(),
+        "machine": machine(),
         "versions": _versions(),
         "rows": [r.to_json() | {"vs_limit": report.vs_limit(ctx.results, r.name),
                                 "vs_naive": report.vs_naive(ctx.results, r.name)}

@@ -140,8 +140,10 @@ class Server:
         log: Path,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        start_timeout: float = 30.0,
     ) -> None:
         self.name = name
+        self.start_timeout = start_timeout
         self.argv = list(argv)
         self.ports = list(ports)
         self.log = log
@@ -151,7 +153,7 @@ class Server:
         self.memory: MemorySampler | None = None
 
     def __enter__(self) -> Server:
-        self.start()
+        self.start(self.start_timeout)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -151,7 +151,7 @@ def _python() -> str:
     return sys.executable
 
 
-def _rest_headers(key: str | None) -> dict[str, str]:
+def rest_headers(key: str | None) -> dict[str, str]:
     headers = {"Content-Type": "application/json", "User-Agent": payloads.USER_AGENT}
     if key:
         headers["x-api-key"] = key
@@ -161,7 +161,7 @@ def _rest_headers(key: str | None) -> dict[str, str]:
 def _http_probe(port: int, body: bytes, key: str | None) -> None:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{payloads.REST_PATH}", data=body, method="POST",
-        headers=_rest_headers(key),
+        headers=rest_headers(key),
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -212,7 +212,7 @@ def _measure(server: Server, what: str, warmup: Callable[[], object] | None,
 def _wrk_runs(ctx: Context, server: Server, port: int, body: bytes, key: str | None,
               seconds: float, repeats: int, store: tuple[Path, int] | None = None,
               ) -> list[LoadResult]:
-    script = wrk_script(ctx.workdir / f"wrk-{len(body)}-{bool(key)}.lua", body, _rest_headers(key))
+    script = wrk_script(ctx.workdir / f"wrk-{len(body)}-{bool(key)}.lua", body, rest_headers(key))
     url = f"http://127.0.0.1:{port}{payloads.REST_PATH}"
     warmup = (lambda: run_wrk(url, script, ctx.mode.warmup)) if ctx.mode.warmup else None
     return _measure(server, "wrk", warmup, lambda: run_wrk(url, script, seconds), repeats, store)
@@ -375,7 +375,7 @@ class Gateway:
 @contextmanager
 def gateway(
     ctx: Context, row: RowResult, command: Callable[[int, int, str, str], list[str]] | None = None,
-    name: str = "",
+    name: str = "", start_timeout: float = 30.0,
 ) -> Iterator[Gateway]:
     """A fresh gateway on its own SQLite file, with a tenant and an unthrottled key.
 
@@ -398,7 +398,8 @@ def gateway(
                 "--grpc", f"127.0.0.1:{grpc_port}", "--database", url]
     else:
         label, argv = f"gateway ({name})", command(http_port, grpc_port, url, key)
-    server = Server(label, argv, [http_port, grpc_port], ctx.log(name), cwd=ctx.workdir)
+    server = Server(label, argv, [http_port, grpc_port], ctx.log(name), cwd=ctx.workdir,
+                    start_timeout=start_timeout)
     try:
         with server:
             _http_probe(http_port, payloads.rest_body(1), key)
@@ -590,7 +591,7 @@ def _switched(
                 *repeated("--key-limit", BENCH_KEY_LIMITS)]
 
     with gateway(ctx, row, command, name=name) as gw:
-        script = wrk_script(ctx.workdir / f"wrk-{name}.lua", body, _rest_headers(gw.key))
+        script = wrk_script(ctx.workdir / f"wrk-{name}.lua", body, rest_headers(gw.key))
         url = f"http://127.0.0.1:{gw.http_port}{payloads.REST_PATH}"
         if ctx.mode.warmup:
             run_wrk(url, script, ctx.mode.warmup)  # the server keeps no window meanwhile
@@ -631,7 +632,7 @@ def _timed_policy(ctx: Context, row: RowResult, body: bytes) -> dict[str, Any]:
                 "--database", url, "--report", str(report)]
 
     with gateway(ctx, row, command, name=f"{row.name}-timed") as gw:
-        script = wrk_script(ctx.workdir / "wrk-policy-timed.lua", body, _rest_headers(gw.key))
+        script = wrk_script(ctx.workdir / "wrk-policy-timed.lua", body, rest_headers(gw.key))
         url = f"http://127.0.0.1:{gw.http_port}{payloads.REST_PATH}"
         if ctx.mode.warmup:
             run_wrk(url, script, ctx.mode.warmup)
