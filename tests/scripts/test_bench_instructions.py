@@ -9,8 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from bench_lib.instructions import instructions, per_request  # noqa: E402
-from bench_lib.procs import RowError  # noqa: E402
+from bench_lib.instructions import instructions, per_request
+from bench_lib.procs import RowError
 
 
 def test_reads_the_summary_line(tmp_path: Path) -> None:
