@@ -54,7 +54,6 @@ from event_gateway.transcoding import (
 from event_gateway.web.app import gateway_web_app
 from event_gateway.web.health import Health, ReadinessCheck, set_serving
 from event_gateway.web.http_limits import HeadLimits, bounded_httptools
-from event_gateway.web.response_head import OnePassCycle
 from event_gateway.workers import graceful_shutdown
 
 logger = logging.getLogger("event_gateway.server")
@@ -268,7 +267,7 @@ async def run(
         gateway.asgi_app,
         host=http_host,
         port=http_port,
-        http=bounded_httptools(HeadLimits(), response_cycle=OnePassCycle),
+        http=bounded_httptools(HeadLimits()),
         lifespan="off",
         access_log=False,
         log_config=None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,15 +29,8 @@ class _HeadRefused(Exception):
         self.status = status
 
 
-def bounded_httptools(
-    limits: HeadLimits, response_cycle: type[RequestResponseCycle] | None = None
-) -> type[HttpToolsProtocol]:
-    """An httptools protocol class for uvicorn (`Config(http=...)`) enforcing `limits`.
-
-    `response_cycle`, a subclass of uvicorn's RequestResponseCycle that adds no
-    attributes, becomes the class of every request's cycle as soon as uvicorn builds
-    it, before the request's ASGI task first runs (web/response_head.py has one).
-    """
+def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
+    """An httptools protocol class for uvicorn (`Config(http=...)`) enforcing `limits`."""
 
     class BoundedHttpToolsProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -77,8 +70,6 @@ def bounded_httptools(
         def on_headers_complete(self) -> None:
             self._in_head = False
             super().on_headers_complete()
-            if response_cycle is not None and type(self.cycle) is RequestResponseCycle:
-                self.cycle.__class__ = response_cycle
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
