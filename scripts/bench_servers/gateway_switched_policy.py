@@ -231,11 +231,13 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--key-ttl", type=float, default=DEFAULT_TTL,
-        help="seconds the catalogue keeps a key record (scripts/policy_instructions.py "
-        "raises it: under valgrind a reload every 5 s weighs 50 times more per request)",
+        help="seconds the catalogue keeps a key record (scripts/bench_instructions raises "
+        "it: under valgrind a reload every 5 s weighs ~40 times more per request)",
     )  # fmt: skip
     args = parser.parse_args()
     limits = dict(item.partition("=")[::2] for item in args.key_limit)
+    if any(not name or not rate for name, rate in limits.items()):
+        parser.error("--key-limit: expected NAME=RATE, such as per_key=100/minute")
     settings = load_settings({"http": args.http, "grpc": args.grpc, "database": args.database})
     known = KnownCaller(
         Principal(key_id=args.key_id, tenant=args.tenant, name="bench", limits=limits)
