@@ -1,3 +1,9 @@
-from bench_lib.cli import main
+import sys
 
-raise SystemExit(main())
+from bench_lib import cli, instructions
+
+# `scripts/bench instructions ...` counts the policy's cost in instructions
+# (bench_lib/instructions.py); anything else is the benchmark table.
+if sys.argv[1:2] == ["instructions"]:
+    raise SystemExit(instructions.main(sys.argv[2:]))
+raise SystemExit(cli.main())

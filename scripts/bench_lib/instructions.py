@@ -19,8 +19,8 @@ paid per second weighs ~40 times more per request: the idle subtraction covers t
 timers, and the catalogue's key cache is kept for the whole run (--key-ttl) rather
 than reloaded every 5 s, which at full speed costs a request well under 1%.
 
-    scripts/bench_instructions                # off and on, 40 s of load each
-    scripts/bench_instructions --breakdown    # also auth, throttle, headers alone
+    scripts/bench instructions                # off and on, 40 s of load each (~3 min)
+    scripts/bench instructions --breakdown    # also auth, throttle, headers alone (~8 min)
 
 Needs valgrind (Debian's `valgrind`) and wrk. Prints a table; writes
 bench-results/instructions-<timestamp>.json.
@@ -127,8 +127,9 @@ def measure(ctx: Context, state: str, seconds: float, idle: float, connections: 
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench instructions",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--breakdown", action="store_true",
                         help="also auth alone, the throttle alone and the headers alone")
     parser.add_argument("--seconds", type=float, default=40.0, help="load per state")
@@ -136,9 +137,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--parallel", type=int, default=2, help="states run at once")
     parser.add_argument("--output-dir", type=Path, default=REPO / "bench-results")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
-        sys.exit("bench_instructions: needs valgrind (apt-get install -y valgrind)")
+        sys.exit("bench instructions: needs valgrind (apt-get install -y valgrind)")
     ensure_tool("wrk")
     states = list(STATES) if args.breakdown else ["off", "on"]
     started = datetime.now(UTC)
@@ -150,8 +151,8 @@ def main() -> None:
             results = list(pool.map(
                 lambda state: measure(ctx, state, args.seconds, args.idle, args.connections),
                 states))
-    base = results[0]["per_request"]
-    on = next(r["per_request"] for r in results if r["state"] == "on")
+    by_state = {r["state"]: r["per_request"] for r in results}
+    base, on = by_state["off"], by_state["on"]
     print(f"{'state':9} {'--on':16} {'requests':>8} {'instr/request':>14} {'vs off':>9} "
           f"{'of on':>6}")
     for r in results:
@@ -166,7 +167,4 @@ def main() -> None:
     path = args.output_dir / f"instructions-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"\nresults: {path}  (commit {document['commit']})")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -231,7 +231,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--key-ttl", type=float, default=DEFAULT_TTL,
-        help="seconds the catalogue keeps a key record (scripts/bench_instructions raises "
+        help="seconds the catalogue keeps a key record (scripts/bench instructions raises "
         "it: under valgrind a reload every 5 s weighs ~40 times more per request)",
     )  # fmt: skip
     args = parser.parse_args()

@@ -106,7 +106,7 @@ class ThrottleOutcome(NamedTuple):
         # One pass, a loop rather than min() and comprehensions: this runs on every
         # call, and each of those would be a function call of its own. Unpacking each
         # bucket once reads its fields faster than attribute lookups.
-        least_limit, least = buckets[0][0], buckets[0][1]
+        least_limit, least = buckets[0].limit, buckets[0].remaining
         numbers: list[int] = []
         for limit, remaining, reset_after, _exceeded in buckets:
             if remaining < least or (remaining == least and limit < least_limit):
