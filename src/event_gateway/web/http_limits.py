@@ -15,8 +15,6 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from event_gateway.web.http_head import lean_send
-
 
 @dataclass(frozen=True, slots=True)
 class HeadLimits:
@@ -71,11 +69,7 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
 
         def on_headers_complete(self) -> None:
             self._in_head = False
-            previous = self.cycle
             super().on_headers_complete()
-            # An upgrade request returns early without a new cycle.
-            if self.cycle is not previous:
-                lean_send(self.cycle)
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
