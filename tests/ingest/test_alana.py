@@ -173,6 +173,15 @@ async def test_purchase_rules_read_presence_not_truthiness_for_revenue(
     assert (resp.stored, resp.errors) == ((1, 0) if not missing else (0, 1))
 
 
+@pytest.mark.parametrize("revenue", [float("nan"), float("inf"), float("-inf")])
+async def test_revenue_that_is_not_a_finite_number_rejects_that_event(writer, catalog, settings, revenue) -> None:
+    event = pb.Event(event_type=pb.EVENT_TYPE_PURCHASE_COMPLETE, visitor_id="v", product_ids=["p"],
+                     revenue=revenue, currency="BRL")
+    resp = await track(writer, catalog, settings, pb.TrackEventsRequest(events=[event]))
+    assert (resp.stored, resp.errors) == (0, 1)
+    assert [e.field for e in resp.rejected] == ["revenue"]
+
+
 async def test_unknown_type_names_the_choices(writer, catalog, settings) -> None:
     resp = await track(writer, catalog, settings, request({"eventType": "nope", "visitorId": "v"}))
     assert "home-page-view" in resp.rejected[0].reason

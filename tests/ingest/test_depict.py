@@ -127,3 +127,17 @@ async def test_writer_failure_propagates(writer, catalog, settings) -> None:
     writer.fail_with = errors.ResourceExhausted("full", reason="QUEUE_FULL", retry_after=2)
     with pytest.raises(errors.ResourceExhausted):
         await create(writer, catalog, settings, event())
+
+
+@pytest.mark.parametrize("number", [7 + 1, 99, -1])
+async def test_undeclared_type_number_is_an_enum_error_not_a_crash(writer, catalog, settings, number) -> None:
+    # Open enums keep any number a gRPC caller (or a REST caller, in ProtoJSON) sends.
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await create(writer, catalog, settings, event(type=number))
+    assert violations(caught.value) == {"events[0].type": "enum"}
+    (violation,) = caught.value.violations
+    assert violation.description == (
+        "Input should be 'page_view', 'click', 'add_to_cart', 'purchase', 'element_visible', "
+        "'ws_click' or 'recommendations_inserted'"
+    )
+    assert writer.calls == 0

@@ -60,6 +60,14 @@ async def test_track_requires_tenant_and_type(writer, catalog, settings) -> None
     assert catalog.lookups == [] and writer.calls == 0
 
 
+@pytest.mark.parametrize("number", [42, -1])
+async def test_track_undeclared_type_number_is_invalid_not_a_crash(writer, catalog, settings, number) -> None:
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await track(writer, catalog, settings, pb.TrackRequest(tenant_id="acme", type=number))
+    assert violations(caught.value) == {"type": "invalid"}
+    assert writer.calls == 0
+
+
 @pytest.mark.parametrize("tenant_id", ["nobody", "closed"])
 async def test_track_unknown_or_inactive_tenant_is_not_found(writer, catalog, settings, tenant_id) -> None:
     req = pb.TrackRequest(tenant_id=tenant_id, type=pb.INTERACTION_TYPE_CALL)
@@ -261,6 +269,14 @@ async def test_interaction_requires_tenant_and_type(writer, catalog, settings) -
         await interaction(writer, catalog, settings, pb.RecordInteractionRequest())
     assert violations(caught.value) == {"tenant_id": "missing", "type": "invalid"}
     assert catalog.lookups == []
+
+
+@pytest.mark.parametrize("number", [99, -1])
+async def test_interaction_undeclared_type_number_is_invalid_not_a_crash(writer, catalog, settings, number) -> None:
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await interaction(writer, catalog, settings, pb.RecordInteractionRequest(tenant_id=1, type=number))
+    assert violations(caught.value) == {"type": "invalid"}
+    assert catalog.lookups == [] and writer.calls == 0
 
 
 async def test_interaction_tenant_zero_is_present_and_unknown(writer, catalog, settings) -> None:

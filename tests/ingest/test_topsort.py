@@ -80,6 +80,8 @@ async def test_placement_is_not_required(writer, catalog, settings) -> None:
         ({"purchases": [click(items=[{"productId": "p"}])]}, {"purchases[0].items[0].unitPrice"}),
         ({"pageviews": [click()]}, {"pageviews[0].page"}),
         ({"pageviews": [click(page={"value": "x"})]}, {"pageviews[0].page.type", "pageviews[0].page.pageId"}),
+        ({"purchases": [click(items=[{"productId": "p", "unitPrice": "NaN"}])]}, {"purchases[0].items[0].unitPrice"}),
+        ({"purchases": [click(items=[{"productId": "p", "unitPrice": "-Infinity"}])]}, {"purchases[0].items[0].unitPrice"}),
     ],
 )
 async def test_invalid_event_refuses_the_request_naming_event_and_field(writer, catalog, settings, body, expected) -> None:
@@ -110,3 +112,24 @@ async def test_writer_failure_propagates(writer, catalog, settings) -> None:
     with pytest.raises(errors.Unavailable):
         await report(writer, catalog, settings, {"clicks": [click()]})
 
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        {"seconds": -10**12},  # before year 1
+        {"seconds": 253_402_300_800},  # after 9999-12-31T23:59:59Z
+        {"seconds": 0, "nanos": 1_000_000_000},
+        {"seconds": 0, "nanos": -1},
+    ],
+)
+async def test_out_of_range_timestamp_from_grpc_is_invalid_not_a_crash(writer, catalog, settings, occurred_at) -> None:
+    # REST's RFC 3339 parsing never yields these; a gRPC caller can send any two integers.
+    s = TopsortEventsServicer(writer, catalog, settings, clock)
+    req = pb.ReportEventsRequest(clicks=[pb.Click(id="c1", opaque_user_id="u1")])
+    req.clicks[0].occurred_at.seconds = occurred_at["seconds"]
+    req.clicks[0].occurred_at.nanos = occurred_at.get("nanos", 0)
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await invoke(METHOD, lambda: s.ReportEvents(req, FakeContext()))
+    assert set(violations(caught.value)) == {"clicks[0].occurredAt"}
+    assert writer.calls == 0

@@ -73,6 +73,10 @@ def event_violations(payload: dict[str, Any]) -> list[errors.FieldViolation]:
         value = payload.get(name)
         if value is None or (nonempty and not value):
             out.append(common.missing(name))
+    revenue = payload.get("revenue")
+    if isinstance(revenue, str):
+        # The payload spells NaN and the infinities as strings (ProtoJSON); no sale has them.
+        out.append(errors.FieldViolation("revenue", "revenue must be a finite number", "invalid"))
     return out
 
 

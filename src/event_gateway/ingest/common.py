@@ -132,10 +132,30 @@ def enum_wire_names(enum: descriptor.EnumDescriptor) -> list[str]:
     return [enum_wire_name(v) for v in enum.values if v.number != 0]
 
 
+def declared(enum: descriptor.EnumDescriptor, number: int) -> bool:
+    """Whether `number` is a value the enum declares, other than its zero value.
+
+    Enums are open in proto3: a gRPC caller may send any number, and REST callers may
+    write numbers too (ProtoJSON), so an event's enum is checked against the
+    declaration before it is named.
+    """
+    return number != 0 and number in enum.values_by_number
+
+
 # --- time --------------------------------------------------------------------------------------
 
 def timestamp_value(ts: timestamp_pb2.Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
+
+
+# google.protobuf.Timestamp's documented range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+def valid_timestamp(ts: timestamp_pb2.Timestamp) -> bool:
+    """Within Timestamp's range, with nanos in [0, 1e9): a gRPC caller can send any two
+    integers, which REST's RFC 3339 parsing never produces."""
+    return _MIN_SECONDS <= ts.seconds <= _MAX_SECONDS and 0 <= ts.nanos < 1_000_000_000
 
 
 _ISO_FRACTION = re.compile(r"(\.\d{1,6})\d*")

@@ -26,6 +26,9 @@ _TYPE_CHOICES = common.enum_wire_names(pb.EventType.DESCRIPTOR)
 FIELD_REQUIRED = "Field required"
 TYPE_REQUIRED = f"Field required: one of {', '.join(_TYPE_CHOICES)}"
 TOO_SHORT = "String should have at least 1 character"
+TYPE_CHOICES = "Input should be " + ", ".join(f"'{n}'" for n in _TYPE_CHOICES[:-1]) + (
+    f" or '{_TYPE_CHOICES[-1]}'"
+)
 
 
 def event_violations(index: int, event: pb.Event) -> list[errors.FieldViolation]:
@@ -41,6 +44,8 @@ def event_violations(index: int, event: pb.Event) -> list[errors.FieldViolation]
         # enum strings). Reported as pydantic reports the absent case; the description,
         # which gRPC callers see, also names the choices for the misspelt case.
         out.append(errors.FieldViolation(f"{path}.type", TYPE_REQUIRED, "missing"))
+    elif not common.declared(pb.EventType.DESCRIPTOR, event.type):
+        out.append(errors.FieldViolation(f"{path}.type", TYPE_CHOICES, "enum"))
     if event.HasField("dsid") and not event.dsid:
         out.append(errors.FieldViolation(f"{path}.dsid", TOO_SHORT, "string_too_short"))
     return out

@@ -68,7 +68,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         violations = []
         if not request.tenant_id:
             violations.append(common.missing("tenant_id"))
-        if request.type == pb.INTERACTION_TYPE_UNSPECIFIED:
+        if not common.declared(pb.InteractionType.DESCRIPTOR, request.type):
             violations.append(errors.FieldViolation("type", "The selected type is invalid.", "invalid"))
         if violations:
             raise errors.InvalidArgument("The given data was invalid.", violations)
@@ -176,7 +176,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         violations = []
         if not request.HasField("tenant_id"):
             violations.append(common.missing("tenant_id"))
-        if request.type == pb.INTERACTION_KIND_UNSPECIFIED:
+        if not common.declared(pb.InteractionKind.DESCRIPTOR, request.type):
             violations.append(errors.FieldViolation("type", "The selected type is invalid.", "invalid"))
         if violations:
             raise errors.InvalidArgument("The given data was invalid.", violations)

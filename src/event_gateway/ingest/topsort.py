@@ -6,6 +6,7 @@ nothing is stored. Each event's id makes a retry safe (stored once per tenant an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,12 @@ def _common_violations(path: str, event: message.Message) -> Violations:
         out.append(common.missing(f"{path}.id", "id"))
     if not event.HasField("occurred_at"):
         out.append(common.missing(f"{path}.occurredAt", "occurredAt"))
+    elif not common.valid_timestamp(event.occurred_at):  # type: ignore[attr-defined]
+        out.append(
+            errors.FieldViolation(
+                f"{path}.occurredAt", "occurredAt is not a valid timestamp", "invalid"
+            )
+        )
     if not getattr(event, "opaque_user_id"):
         out.append(common.missing(f"{path}.opaqueUserId", "opaqueUserId"))
     return out
@@ -49,6 +56,10 @@ def _purchase_violations(path: str, event: pb.Purchase) -> Violations:
             out.append(common.missing(f"{item_path}.productId", "productId"))
         if not item.HasField("unit_price"):
             out.append(common.missing(f"{item_path}.unitPrice", "unitPrice"))
+        elif not math.isfinite(item.unit_price):
+            out.append(
+                errors.FieldViolation(f"{item_path}.unitPrice", "unitPrice must be a finite number")
+            )
         elif item.unit_price < 0:
             out.append(
                 errors.FieldViolation(f"{item_path}.unitPrice", "unitPrice must not be negative")
