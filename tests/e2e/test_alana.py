@@ -93,6 +93,15 @@ def test_an_invalid_event_is_counted_and_the_valid_ones_stored(deployment: Deplo
     assert alana_count(deployment) == before + 2
 
 
+def test_the_first_event_rejected_still_has_its_index(deployment: Deployment) -> None:
+    # index 0 is a proto3 default: without presence, JSON would leave it out.
+    response = post(deployment, {"events": [{"visitorId": "v"}, ALL_TYPES[0], {"visitorId": "v"}]})
+    assert response.status_code == 200
+    assert [(r["index"], r["field"]) for r in response.json()["rejected"]] == [
+        (0, "eventType"), (2, "eventType")
+    ]
+
+
 def test_rejected_events_are_quarantined_with_the_reason(deployment: Deployment) -> None:
     post(deployment, {"events": [{"eventType": "search", "visitorId": "quarantine-me"}]})
     exported = cli(deployment.database, "events", "export", "--format", "ndjson", "--rejected", "--api", "alana").stdout
