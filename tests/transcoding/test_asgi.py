@@ -60,14 +60,19 @@ async def test_broken_renderer_falls_back_to_default(echo: Any) -> None:
     assert r.status_code == 400 and r.json()["code"] == 3
 
 
-async def test_routing_errors_always_use_the_default_renderer(echo: Any) -> None:
-    async with client(echo, Fixed(None), error_renderer=lambda m: styled) as c:
+async def test_routing_errors_use_the_route_style_when_the_path_is_known(echo: Any) -> None:
+    def styled_keeping_status(failure: RpcFailure) -> HttpResponse:
+        return HttpResponse(failure.http_status, failure.headers, orjson.dumps({"styled": 1}))
+
+    async with client(echo, Fixed(None), error_renderer=lambda m: styled_keeping_status) as c:
         missing = await c.get("/nowhere")
         wrong = await c.patch("/v1/things/x")
         bad_escape = await c.get("/v1/echo/%FF")
     assert (missing.status_code, missing.json()["code"]) == (404, 5)
+    # The path belongs to a route (DELETE): its renderer styles the 405.
     assert (wrong.status_code, wrong.headers["allow"]) == (405, "DELETE")
-    assert bad_escape.status_code == 400
+    assert "styled" in wrong.json()
+    assert bad_escape.status_code == 400 and "styled" not in bad_escape.json()
 
 
 async def test_method_renderer_styles_client_errors(echo: Any) -> None:

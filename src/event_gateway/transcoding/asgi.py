@@ -198,7 +198,7 @@ class TranscodingApp:
             await _send(send, default_error_renderer(failure))
             return
         if match is None:
-            await _send(send, default_error_renderer(self._routing_failure(path)))
+            await _send(send, self._routing_failure(path))
             return
         plan: _Plan = self._plans[id(match.target)]
         try:
@@ -211,16 +211,25 @@ class TranscodingApp:
             response = _render(plan.renderer, failure)
         await _send(send, response)
 
-    def _routing_failure(self, path: str) -> RpcFailure:
+    def _routing_failure(self, path: str) -> HttpResponse:
+        """404 when no route has the path, in the default style; 405 when only the
+        method is wrong, in the style of a route that has the path, since its API is
+        known (the first of the allowed methods, sorted, so the choice is stable)."""
         allowed = sorted(set(self._matcher.allowed_methods(path)))
         if not allowed:
-            return make_failure(grpc.StatusCode.NOT_FOUND, "Not Found", http_status=404)
-        return make_failure(
+            return default_error_renderer(
+                make_failure(grpc.StatusCode.NOT_FOUND, "Not Found", http_status=404)
+            )
+        match = self._matcher.lookup(allowed[0], path)
+        plan = self._plans[id(match.target)] if match is not None else None
+        failure = make_failure(
             grpc.StatusCode.UNIMPLEMENTED,
             "Method Not Allowed",
             http_status=405,
             headers=[("allow", ", ".join(allowed))],
+            method=plan.route.method if plan is not None else None,
         )
+        return _render(plan.renderer, failure) if plan is not None else default_error_renderer(failure)
 
     async def _handle(
         self, plan: _Plan, bindings: Any, scope: dict[str, Any], receive: Any
