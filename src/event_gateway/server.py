@@ -16,7 +16,7 @@ import signal
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -97,6 +97,15 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
                 return renderer
         return default_renderer_for(method)
 
+    codec = CodecOptions(enum_json_value=enum_json_value)
+    strict_codec = replace(codec, strict_enums=True)
+
+    def request_codec(method: MethodDescriptor) -> CodecOptions:
+        found = spec(method)
+        if found is not None and dialects.strict_enums(found.api.error_dialect):
+            return strict_codec
+        return codec
+
     header_credentials = {
         c.key
         for api in contract.apis
@@ -105,7 +114,8 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
     }
     base = TranscodingOptions()
     return TranscodingOptions(
-        codec=CodecOptions(enum_json_value=enum_json_value),
+        codec=codec,
+        request_codec=request_codec,
         max_body_bytes=settings.max_body_bytes,
         max_decompressed_bytes=settings.max_body_bytes,
         incoming_headers=base.incoming_headers | header_credentials,

@@ -86,10 +86,16 @@ def test_missing_required_field_fails_the_request_with_its_location(deployment: 
     assert depict_count(deployment) == before
 
 
-def test_invalid_type_is_422(deployment: Deployment) -> None:
-    response = post(deployment, [event(type="hover")])
+@pytest.mark.parametrize("value", ["hover", "PAGE_VIEW", "EVENT_TYPE_PAGE_VIEW", 1, 99])
+def test_invalid_type_is_pydantic_enum_error(deployment: Deployment, value: object) -> None:
+    # pydantic checks the string against the Enum: the proto name and numbers are not values.
+    before = depict_count(deployment)
+    response = post(deployment, [event(type=value)])
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", 0, "type"]
+    (item,) = response.json()["detail"]
+    assert (item["loc"], item["type"]) == (["body", 0, "type"], "enum")
+    assert item["msg"].startswith("Input should be 'page_view', 'click'")
+    assert depict_count(deployment) == before
 
 
 def test_body_that_is_not_an_array_is_422(deployment: Deployment) -> None:

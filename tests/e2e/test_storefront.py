@@ -77,6 +77,23 @@ def test_track_invalid_fields_are_laravel_422(deployment: Deployment, body: dict
     assert storefront_count(deployment) == before
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"type": None}, "The type field is required."),
+        ({"type": "not-a-type"}, "The selected type is invalid."),
+        ({"type": "INTERACTION_TYPE_CALL"}, "The selected type is invalid."),  # the proto name
+        ({"type": 1}, "The selected type is invalid."),
+        ({"type": 42}, "The selected type is invalid."),
+    ],
+    ids=["missing", "unknown", "proto-name", "number", "undeclared-number"],
+)
+def test_track_type_reads_like_laravels_required_in_rule(deployment: Deployment, changes: dict, message: str) -> None:
+    response = post(deployment, "/api/v1/analytics/track", track_body(**changes))
+    assert response.status_code == 422
+    assert response.json()["errors"]["type"] == [message]
+
+
 def test_conversion_documented_example_and_retry_counted_once(deployment: Deployment) -> None:
     body = json.loads((EXAMPLES / "storefront_conversion.json").read_text())
     body["tenant_slug"] = "acme-store"
@@ -142,8 +159,9 @@ def test_interaction_unknown_tenant_is_silently_202(deployment: Deployment, tena
 
 @pytest.mark.parametrize(
     "body",
-    [{"type": "view"}, {"tenant_id": 1}, {"tenant_id": 1, "type": "call"}, {"tenant_id": "x", "type": "view"}],
-    ids=["no-tenant", "no-type", "type-outside-the-four", "non-numeric-tenant"],
+    [{"type": "view"}, {"tenant_id": 1}, {"tenant_id": 1, "type": "call"}, {"tenant_id": "x", "type": "view"},
+     {"tenant_id": 1, "type": "INTERACTION_KIND_VIEW"}, {"tenant_id": 1, "type": 1}],
+    ids=["no-tenant", "no-type", "type-outside-the-four", "non-numeric-tenant", "proto-name", "number"],
 )
 def test_interaction_invalid_is_422(deployment: Deployment, body: dict) -> None:
     response = post(deployment, "/api/v1/interactions", body)

@@ -56,7 +56,7 @@ async def test_track_without_product_or_metadata(writer, catalog, settings) -> N
 async def test_track_requires_tenant_and_type(writer, catalog, settings) -> None:
     with pytest.raises(errors.InvalidArgument) as caught:
         await track(writer, catalog, settings, pb.TrackRequest())
-    assert violations(caught.value) == {"tenant_id": "missing", "type": "invalid"}
+    assert violations(caught.value) == {"tenant_id": "missing", "type": "missing"}
     assert catalog.lookups == [] and writer.calls == 0
 
 
@@ -267,7 +267,7 @@ async def test_interaction_keeps_trailing_metadata_set_by_interceptors(writer, c
 async def test_interaction_requires_tenant_and_type(writer, catalog, settings) -> None:
     with pytest.raises(errors.InvalidArgument) as caught:
         await interaction(writer, catalog, settings, pb.RecordInteractionRequest())
-    assert violations(caught.value) == {"tenant_id": "missing", "type": "invalid"}
+    assert violations(caught.value) == {"tenant_id": "missing", "type": "missing"}
     assert catalog.lookups == []
 
 

@@ -198,6 +198,34 @@ def test_enum_alias_unknown_spelling_is_ignored() -> None:
     assert codec.decode(b'{"kind": "Page_View"}').kind == 0
 
 
+STRICT = CodecOptions(enum_json_value=_alias, strict_enums=True)
+
+
+def test_strict_enums_take_only_the_documented_spelling() -> None:
+    codec = MessageCodec.for_descriptor(pb.Tagged.DESCRIPTOR, STRICT)
+    message = codec.decode(b'{"kind": "page_view", "kinds": ["add_to_cart"], "byName": {"a": "page_view"}}')
+    assert (message.kind, list(message.kinds)) == (pb.KIND_PAGE_VIEW, [pb.KIND_ADD_TO_CART])
+    # A value without an alias is documented by its proto name.
+    assert codec.decode(b'{"kind": "KIND_UNSPECIFIED"}').kind == 0
+
+
+@pytest.mark.parametrize(
+    ("json_text", "path"),
+    [
+        (b'{"kind": "KIND_PAGE_VIEW"}', "kind"),  # the proto name, where an alias is declared
+        (b'{"kind": 1}', "kind"),
+        (b'{"kind": 1.0}', "kind"),
+        (b'{"kind": "1"}', "kind"),
+        (b'{"kind": "Page_View"}', "kind"),  # unknown: refused, not dropped
+        (b'{"kinds": ["page_view", 2]}', "kinds[1]"),
+        (b'{"byName": {"a": "hover"}}', "byName.a"),
+    ],
+)
+def test_strict_enums_refuse_every_other_spelling(json_text: bytes, path: str) -> None:
+    error = decode_error(json_text, MessageCodec.for_descriptor(pb.Tagged.DESCRIPTOR, STRICT))
+    assert (error.path, error.reason) == (path, "invalid")
+
+
 # ------------------------------------------------------------------ repeated, maps, oneofs
 
 

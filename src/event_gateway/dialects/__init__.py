@@ -30,6 +30,7 @@ __all__ = [
     "method_spec",
     "path_segments",
     "renderer_for",
+    "strict_enums",
     "body_field",
     "field_at",
     "is_overloaded",
@@ -203,6 +204,17 @@ def _field_named(message: descriptor.Descriptor, name: str) -> descriptor.FieldD
         if name in (field.json_name, field.name):
             return field
     return None
+
+
+# Frameworks that check an enum as a string against its allowed values (pydantic's Enum
+# fields, Laravel's `in:` rule): there a number or another spelling is invalid, and an
+# unknown value is reported as invalid, not as missing.
+_STRICT_ENUM_DIALECTS = frozenset({"fastapi", "laravel"})
+
+
+def strict_enums(dialect_name: str) -> bool:
+    """Whether the API's REST requests accept enums only by their documented spelling."""
+    return dialect_name in _STRICT_ENUM_DIALECTS
 
 
 def renderer_for(dialect_name: str) -> ErrorRenderer | None:

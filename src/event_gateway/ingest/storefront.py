@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from google.protobuf.descriptor import EnumDescriptor
 from storefront.v1 import analytics_pb2 as pb
 from storefront.v1 import analytics_pb2_grpc as pb_grpc
 
@@ -55,6 +56,17 @@ def _public(tenant: Tenant | None) -> Tenant | None:
     return tenant if tenant is not None and tenant.active else None
 
 
+def _type_violations(enum: EnumDescriptor, number: int) -> list[errors.FieldViolation]:
+    """Laravel's `required|in:...` on `type`. REST reads the field strictly (an unknown
+    string is refused while decoding), so zero here means it was not sent; a number
+    the enum does not declare can only come from a gRPC caller."""
+    if number == 0:
+        return [errors.FieldViolation("type", "The type field is required.", "missing")]
+    if not common.declared(enum, number):
+        return [errors.FieldViolation("type", "The selected type is invalid.", "invalid")]
+    return []
+
+
 def _wire(enum: Any, number: int) -> str:
     return common.enum_wire_name(enum.DESCRIPTOR.values_by_number[number])
 
@@ -68,8 +80,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         violations = []
         if not request.tenant_id:
             violations.append(common.missing("tenant_id"))
-        if not common.declared(pb.InteractionType.DESCRIPTOR, request.type):
-            violations.append(errors.FieldViolation("type", "The selected type is invalid.", "invalid"))
+        violations += _type_violations(pb.InteractionType.DESCRIPTOR, request.type)
         if violations:
             raise errors.InvalidArgument("The given data was invalid.", violations)
 
@@ -176,8 +187,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         violations = []
         if not request.HasField("tenant_id"):
             violations.append(common.missing("tenant_id"))
-        if not common.declared(pb.InteractionKind.DESCRIPTOR, request.type):
-            violations.append(errors.FieldViolation("type", "The selected type is invalid.", "invalid"))
+        violations += _type_violations(pb.InteractionKind.DESCRIPTOR, request.type)
         if violations:
             raise errors.InvalidArgument("The given data was invalid.", violations)
 

@@ -81,6 +81,9 @@ class TranscodingOptions:
     """Everything API-specific the transcoder needs, passed in as data."""
 
     codec: CodecOptions = field(default_factory=CodecOptions)
+    # A method's own options for reading its request, where they differ from `codec`
+    # (say, strict enums for one API); None: `codec` for every method.
+    request_codec: Callable[[MethodDescriptor], CodecOptions] | None = None
     matcher: MatcherOptions = field(default_factory=MatcherOptions)
     max_body_bytes: int = 1 << 20
     max_decompressed_bytes: int = 8 << 20
@@ -110,7 +113,8 @@ class _Plan:
         self.route = route
         self.streaming = method.client_streaming or method.server_streaming
         self.request_class = message_factory.GetMessageClass(method.input_type)
-        self.request_codec = MessageCodec.for_descriptor(method.input_type, options.codec)
+        request_options = options.request_codec(method) if options.request_codec else options.codec
+        self.request_codec = MessageCodec.for_descriptor(method.input_type, request_options)
         self.response_codec = MessageCodec.for_descriptor(method.output_type, options.codec)
         self.renderer = options.error_renderer(method)
         self.success_status = options.success_status(method)

@@ -39,6 +39,10 @@ class CodecOptions:
     # Another spelling of an enum value (used for input and output when it returns a
     # string); the proto name and the number are still accepted on input.
     enum_json_value: Callable[[EnumValueDescriptor], str | None] | None = None
+    # Accept an enum only by its documented spelling (that alias, else the proto name):
+    # a number, the other name or an unknown string is refused ("invalid"), never
+    # dropped. For APIs whose clients know enums as strings checked against a list.
+    strict_enums: bool = False
     # Print fields without presence even when they hold their default.
     emit_unpopulated: bool = False
     # Print proto field names instead of lowerCamelCase json names.

@@ -214,8 +214,9 @@ class Plans:
         return self._scalar_handler(field)
 
     def _scalar_decoder(self, field: FieldDescriptor) -> Callable[[Any], Any]:
+        options = self.options
         return scalar_decoder(
-            field, self.options.enum_json_value, self.options.ignore_unknown_fields
+            field, options.enum_json_value, options.ignore_unknown_fields, options.strict_enums
         )
 
     def _scalar_handler(self, field: FieldDescriptor) -> Handler:
@@ -242,7 +243,9 @@ class Plans:
                 raise DecodeError("invalid", "string is not valid Unicode") from None
 
         if field.cpp_type == FieldDescriptor.CPPTYPE_ENUM and not null_is_zero:
-            names = enum_names(field.enum_type, self.options.enum_json_value)
+            names = enum_names(
+                field.enum_type, self.options.enum_json_value, self.options.strict_enums
+            )
 
             def set_enum(msg: Message, value: Any, ctx: DecodeContext, depth: int) -> None:
                 number = names.get(value) if type(value) is str else None

@@ -230,8 +230,11 @@ def decode_bytes(value: Any) -> bytes:
 # ---------------------------------------------------------------- enums
 
 
-def enum_names(enum: EnumDescriptor, alias: EnumAlias | None) -> dict[str, int]:
-    """Every string accepted for an enum value: the proto name and the alias."""
+def enum_names(enum: EnumDescriptor, alias: EnumAlias | None, strict: bool = False) -> dict[str, int]:
+    """Every string accepted for an enum value: the proto name and the alias; when
+    `strict`, only its documented spelling (the alias if it has one, else the name)."""
+    if strict:
+        return {(alias(v) if alias is not None else None) or v.name: v.number for v in enum.values}
     names: dict[str, int] = {}
     if alias is not None:
         for value in enum.values:
@@ -243,11 +246,24 @@ def enum_names(enum: EnumDescriptor, alias: EnumAlias | None) -> dict[str, int]:
     return names
 
 
-def enum_decoder(enum: EnumDescriptor, alias: EnumAlias | None, ignore_unknown: bool) -> Decoder:
-    names = enum_names(enum, alias)
+def enum_decoder(
+    enum: EnumDescriptor, alias: EnumAlias | None, ignore_unknown: bool, strict: bool = False
+) -> Decoder:
+    names = enum_names(enum, alias, strict)
     numbers = frozenset(v.number for v in enum.values)
     closed = enum.is_closed
     full_name = enum.full_name
+
+    if strict:
+
+        def decode_documented(value: Any) -> Any:
+            number = names.get(value) if type(value) is str else None
+            if number is None:
+                # Neither dropped nor read as a number: refused, naming the field.
+                raise DecodeError("invalid", f"{value!r} is not a value of {full_name}")
+            return number
+
+        return decode_documented
 
     def check_number(number: int) -> int:
         if number in numbers:
@@ -285,7 +301,7 @@ def enum_decoder(enum: EnumDescriptor, alias: EnumAlias | None, ignore_unknown: 
 
 
 def scalar_decoder(
-    field: FieldDescriptor, alias: EnumAlias | None, ignore_unknown: bool
+    field: FieldDescriptor, alias: EnumAlias | None, ignore_unknown: bool, strict_enums: bool = False
 ) -> Decoder:
     """Decoder of one scalar (non-message) value of the field's type."""
     cpp = field.cpp_type
@@ -296,7 +312,7 @@ def scalar_decoder(
     if cpp == FieldDescriptor.CPPTYPE_BOOL:
         return decode_bool
     if cpp == FieldDescriptor.CPPTYPE_ENUM:
-        return enum_decoder(field.enum_type, alias, ignore_unknown)
+        return enum_decoder(field.enum_type, alias, ignore_unknown, strict_enums)
     if field.type == FieldDescriptor.TYPE_BYTES:
         return decode_bytes
     return decode_string
