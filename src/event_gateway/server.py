@@ -100,11 +100,12 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
     codec = CodecOptions(enum_json_value=enum_json_value)
     strict_codec = replace(codec, strict_enums=True)
 
-    def request_codec(method: MethodDescriptor) -> CodecOptions:
+    def reading(method: MethodDescriptor) -> dialects.RequestReading:
         found = spec(method)
-        if found is not None and dialects.strict_enums(found.api.error_dialect):
-            return strict_codec
-        return codec
+        return dialects.request_reading(found.api.error_dialect if found is not None else "")
+
+    def request_codec(method: MethodDescriptor) -> CodecOptions:
+        return strict_codec if reading(method).strict_enums else codec
 
     header_credentials = {
         c.key
@@ -116,6 +117,7 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
     return TranscodingOptions(
         codec=codec,
         request_codec=request_codec,
+        body_required=lambda method: reading(method).body_required,
         max_body_bytes=settings.max_body_bytes,
         max_decompressed_bytes=settings.max_body_bytes,
         incoming_headers=base.incoming_headers | header_credentials,

@@ -137,3 +137,12 @@ async def test_grpc_create_events_with_dedup(deployment: Deployment) -> None:
     assert (second.stored, second.duplicates) == (0, 1)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert depict_count(deployment) == before + 1
+
+
+@pytest.mark.parametrize("content", [b"", b"  ", b"null"], ids=["empty", "blank", "null"])
+def test_missing_body_is_fastapi_422(deployment: Deployment, content: bytes) -> None:
+    # FastAPI's required body parameter: absent or null is "Field required" at ["body"].
+    response = httpx.post(f"{deployment.gateway.base_url}/create-events", params={"api_key": deployment.key},
+                          headers={"content-type": "application/json"}, content=content)
+    assert response.status_code == 422
+    assert response.json() == {"detail": [{"loc": ["body"], "msg": "Field required", "type": "missing"}]}

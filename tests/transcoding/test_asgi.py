@@ -114,3 +114,15 @@ async def test_lifespan_is_answered(echo: Any) -> None:
 
     await app({"type": "lifespan"}, receive, send)
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_body_required_refuses_an_empty_body_instead_of_reading_an_empty_message(echo: Any) -> None:
+    pb2 = echo[0]
+    dispatcher = Fixed(CallOutcome(pb2.EchoResponse(peer="x")))
+    async with client(echo, dispatcher, body_required=lambda method: True) as c:
+        empty = await c.post("/v1/echo/a", content=b"")
+    async with client(echo, dispatcher) as c:
+        lenient = await c.post("/v1/echo/a", content=b"")
+    assert empty.status_code == 400
+    assert empty.json()["code"] == 3 and "request body is required" in empty.text
+    assert lenient.status_code == 200 and len(dispatcher.calls) == 1

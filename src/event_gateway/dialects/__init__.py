@@ -30,7 +30,8 @@ __all__ = [
     "method_spec",
     "path_segments",
     "renderer_for",
-    "strict_enums",
+    "request_reading",
+    "RequestReading",
     "body_field",
     "field_at",
     "is_overloaded",
@@ -206,15 +207,27 @@ def _field_named(message: descriptor.Descriptor, name: str) -> descriptor.FieldD
     return None
 
 
-# Frameworks that check an enum as a string against its allowed values (pydantic's Enum
-# fields, Laravel's `in:` rule): there a number or another spelling is invalid, and an
-# unknown value is reported as invalid, not as missing.
-_STRICT_ENUM_DIALECTS = frozenset({"fastapi", "laravel"})
+@dataclass(frozen=True, slots=True)
+class RequestReading:
+    """How the original framework reads a REST request, where it differs from ProtoJSON."""
+
+    # Enums are strings checked against the allowed values (pydantic's Enum fields,
+    # Laravel's `in:` rule): a number or another spelling is invalid, an unknown value
+    # is invalid rather than missing.
+    strict_enums: bool = False
+    # A missing or null body is an error (FastAPI's required body parameter), not an
+    # empty message.
+    body_required: bool = False
 
 
-def strict_enums(dialect_name: str) -> bool:
-    """Whether the API's REST requests accept enums only by their documented spelling."""
-    return dialect_name in _STRICT_ENUM_DIALECTS
+_READINGS = {
+    "fastapi": RequestReading(strict_enums=True, body_required=True),
+    "laravel": RequestReading(strict_enums=True),
+}
+
+
+def request_reading(dialect_name: str) -> RequestReading:
+    return _READINGS.get(dialect_name, RequestReading())
 
 
 def renderer_for(dialect_name: str) -> ErrorRenderer | None:

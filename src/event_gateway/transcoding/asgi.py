@@ -68,6 +68,10 @@ def _ok(method: MethodDescriptor) -> int:
     return 200
 
 
+def _never(method: MethodDescriptor) -> bool:
+    return False
+
+
 # Marks a metadata key whose header name is not known yet (None means "no header").
 _UNSEEN = object()
 
@@ -92,6 +96,9 @@ class TranscodingOptions:
     # Query params that are credentials: param name → metadata key; not bound to fields.
     query_to_metadata: Callable[[MethodDescriptor], Mapping[str, str]] = _no_query_metadata
     success_status: Callable[[MethodDescriptor], int] = _ok
+    # Whether an empty or JSON null body is refused (400, reason "missing") instead of
+    # read as an empty message (grpc-gateway's reading, the default).
+    body_required: Callable[[MethodDescriptor], bool] = _never
     # Response metadata key (initial or trailing) → HTTP header name, or None to drop it.
     outgoing_headers: Callable[[str], str | None] = _no_outgoing_header
     error_renderer: Callable[[MethodDescriptor | None], ErrorRenderer] = default_renderer_for
@@ -105,7 +112,7 @@ class _Plan:
     __slots__ = (
         "route", "request_class", "request_codec", "response_codec", "renderer",
         "success_status", "credential_params", "bound", "body_keys", "query_fields",
-        "use_proto_names", "streaming",
+        "use_proto_names", "streaming", "body_required",
     )
 
     def __init__(self, route: Route, options: TranscodingOptions) -> None:
@@ -118,6 +125,7 @@ class _Plan:
         self.response_codec = MessageCodec.for_descriptor(method.output_type, options.codec)
         self.renderer = options.error_renderer(method)
         self.success_status = options.success_status(method)
+        self.body_required = options.body_required(method)
         self.credential_params = dict(options.query_to_metadata(method))
         variables = parse_template(route.template).variables
         bound = {variable.field_path for variable in variables}
@@ -280,11 +288,15 @@ class TranscodingApp:
 
     def _decode_body(self, plan: _Plan, raw: bytes) -> Message:
         if not raw.strip():
+            if plan.body_required:
+                raise _BadBody("", "missing", "request body is required")
             return plan.request_class()  # an empty body is an empty object
         try:
             if not plan.body_keys:
                 return plan.request_codec.decode(raw)
             value: Any = orjson.loads(raw)
+            if value is None and plan.body_required:
+                raise _BadBody("", "missing", "request body is required")
             for key in reversed(plan.body_keys):
                 value = {key: value}
             return plan.request_codec.decode_value(value)
