@@ -241,6 +241,7 @@ async def test_metadata_is_kept_in_the_payload(writer, catalog, settings) -> Non
     event = {**VALID[0], "metadata": {"source": "app", "nested": {"a": [1, "b"]}}}
     await track(writer, catalog, settings, request(event))
     assert writer.events[0].payload["metadata"] == {"source": "app", "nested": {"a": [1, "b"]}}
+    assert type(writer.events[0].payload["metadata"]["nested"]["a"][0]) is int  # 1 stays 1, not 1.0
 
 
 async def test_without_principal_fails_closed(writer, catalog, settings) -> None:

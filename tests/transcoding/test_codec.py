@@ -610,3 +610,13 @@ def test_huge_max_depth_still_never_recurses_out() -> None:
     codec = MessageCodec.for_descriptor(Rich.DESCRIPTOR, CodecOptions(max_depth=100_000))
     deep = b'{"wValue": ' + b"[" * 1000 + b"]" * 1000 + b"}"
     assert decode_error(deep, codec).reason == "depth"
+
+
+def test_struct_numbers_that_are_integers_are_written_as_integers() -> None:
+    # Go's protojson writes 7, not 7.0; beyond 2**53 a double is no longer an exact integer.
+    codec = MessageCodec.for_descriptor(struct_pb2.Struct.DESCRIPTOR)
+    message = codec.decode(b'{"n": 7, "neg": -3, "half": 1.5, "exact": 9007199254740992,'
+                           b' "big": 1e300, "list": [1, 2.25]}')
+    assert orjson.dumps(codec.encode_value(message), option=orjson.OPT_SORT_KEYS) == (
+        b'{"big":1e+300,"exact":9007199254740992,"half":1.5,"list":[1,2.25],"n":7,"neg":-3}'
+    )

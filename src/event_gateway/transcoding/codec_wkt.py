@@ -272,6 +272,9 @@ def special_encoder(descriptor: Descriptor, plans: Plans) -> MessageEncoder:
     }[name]
 
 
+_EXACT = 2**53
+
+
 def _struct_encoders() -> tuple[MessageEncoder, MessageEncoder, MessageEncoder]:
     def encode_value(msg: Any) -> Any:
         which = msg.WhichOneof("kind")
@@ -282,6 +285,10 @@ def _struct_encoders() -> tuple[MessageEncoder, MessageEncoder, MessageEncoder]:
             if number - number != 0.0:
                 # json_format refuses too: it would read back as a string_value.
                 raise ValueError(f"Value.number_value {number} has no JSON form")
+            if number.is_integer() and -_EXACT <= number <= _EXACT:
+                # Written as an integer, as Go's protojson writes it: a client's 7 reads
+                # back as 7, not 7.0 (a double holds every integer up to 2**53 exactly).
+                return int(number)
             return number
         if which == "bool_value":
             return msg.bool_value
