@@ -6,10 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from event_gateway.ingest.common import Receipt
+from event_gateway import errors
+from event_gateway.ingest.common import Ingestor, Receipt
+from event_gateway.scope import current_scope
 from event_gateway.storage.base import EventRecord, RejectedRecord
 
-from .conftest import CLIENT_IP, NOW
+from .conftest import CLIENT_IP, NOW, invoke
 
 
 def _receipt() -> Receipt:
@@ -57,3 +59,18 @@ def test_rejected_keeps_the_reason_and_the_payload() -> None:
         api="depict", tenant="acme", reason="visitorId: missing", received_at=NOW,
         payload={"x": 1}, client_ip=CLIENT_IP,
     )
+
+
+@pytest.mark.parametrize(
+    "method", ["/alana.v1.ShopperEventsService/TrackEvents", "/depict.v1.DepictEventsService/CreateEvents",
+               "/topsort.v2.TopsortEventsService/ReportEvents"],
+)
+@pytest.mark.parametrize("tenant", ["closed", "gone"], ids=["inactive", "unknown"])
+async def test_a_key_of_a_tenant_not_accepting_events_is_refused_before_anything_is_stored(
+    writer, catalog, settings, method: str, tenant: str
+) -> None:
+    ingestor = Ingestor(writer, catalog, settings)
+    with pytest.raises(errors.PermissionDenied) as caught:
+        await invoke(method, lambda: ingestor.accepting_tenant(current_scope()), tenant=tenant)
+    assert caught.value.reason == "TENANT_INACTIVE"
+    assert await invoke(method, lambda: ingestor.accepting_tenant(current_scope())) == "acme"

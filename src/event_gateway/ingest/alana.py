@@ -97,7 +97,7 @@ class ShopperEventsServicer(common.Ingestor, pb_grpc.ShopperEventsServiceService
         self, request: pb.TrackEventsRequest, context: common.MetadataContext
     ) -> pb.TrackEventsResponse:
         scope = current_scope()
-        tenant = common.principal_tenant(scope)
+        tenant = await self.accepting_tenant(scope)
         if len(request.events) > MAX_BATCH:
             # Refused whole, before anything is stored: the documented batch limit.
             raise errors.InvalidArgument(

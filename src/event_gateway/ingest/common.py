@@ -279,3 +279,16 @@ class Ingestor:
         self._catalog = catalog
         self._settings = settings
         self._clock = clock
+
+    async def accepting_tenant(self, scope: CallScope) -> str:
+        """The tenant of the caller's key, refused while the tenant is inactive
+        (`tenants add --inactive`: "refuse its events for now"). PERMISSION_DENIED: the
+        key is genuine, its tenant may not send; each API answers it as it answers a key
+        it may not use. The catalogue keeps tenants cached, so this is a dict lookup."""
+        tenant_id = principal_tenant(scope)
+        tenant = await self._catalog.tenant_by_id(tenant_id)
+        if tenant is None or not tenant.active:
+            raise errors.PermissionDenied(
+                "This API key's tenant is not accepting events.", reason="TENANT_INACTIVE"
+            )
+        return tenant_id

@@ -61,7 +61,7 @@ class DepictEventsServicer(common.Ingestor, pb_grpc.DepictEventsServiceServicer)
     ) -> pb.CreateEventsResponse:
         scope = current_scope()
         # The key decides the tenant; the body's "tenant" is only kept in the payload.
-        tenant = common.principal_tenant(scope)
+        tenant = await self.accepting_tenant(scope)
         violations = [v for i, e in enumerate(request.events) for v in event_violations(i, e)]
         if violations:
             raise errors.InvalidArgument("Request validation failed", violations)

@@ -131,7 +131,7 @@ class TopsortEventsServicer(common.Ingestor, pb_grpc.TopsortEventsServiceService
         self, request: pb.ReportEventsRequest, context: common.MetadataContext
     ) -> pb.ReportEventsResponse:
         scope = current_scope()
-        tenant = common.principal_tenant(scope)
+        tenant = await self.accepting_tenant(scope)
         violations = request_violations(request)
         if violations:
             raise errors.InvalidArgument(
