@@ -67,8 +67,8 @@ class ThrottleSettings(BaseModel):
 class CorsSettings(BaseModel):
     # Origins allowed on the public storefront paths ("*" = any origin).
     public_origins: list[str] = Field(default_factory=lambda: ["*"])
-    # Origins allowed on the authenticated paths; empty = none.
-    origins: list[str] = Field(default_factory=list)
+    # Origins allowed on the authenticated paths ("*" = any origin; empty = none).
+    origins: list[str] = Field(default_factory=lambda: ["*"])
     max_age: int = Field(600, ge=0)
 
     @field_validator("public_origins", "origins")

@@ -1,10 +1,12 @@
 """A real browser on another origin: fetch() with JSON (CORS preflight) and sendBeacon.
 
-The storefront API is called from shops' pages, so this is its real client: headless
+Every documented API is called from shops' pages, so this is their real client: headless
 Chromium loads a page from a second local server, whose script POSTs a track event
 with fetch (application/json: preflighted) and a conversion with
-navigator.sendBeacon (a text/plain Blob: no preflight, answer unreadable). Both events
-must be in the database afterwards.
+navigator.sendBeacon (a text/plain Blob: no preflight, answer unreadable), then one
+event to each keyed API the way its browser SDK sends it (a key in the x-api-key
+header, in Depict's query, as Topsort's bearer token: all preflighted). Every event
+must be in the database afterwards, and the page must have read each answer.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.browser_support import dump_dom, require_chromium, serve_page
-from tests.e2e.harness import Gateway, count_events, create_tenant
+from tests.e2e.harness import Gateway, count_events, create_key, create_tenant
 
 pytestmark = pytest.mark.browser
 
@@ -26,6 +28,7 @@ _PAGE = """<!DOCTYPE html>
 <body><pre id="result">pending</pre>
 <script>
 const gateway = %(gateway)s;
+const key = %(key)s;
 async function run() {
   const out = {};
   try {
@@ -38,6 +41,26 @@ async function run() {
     out.track_body = await track.json();
   } catch (err) {
     out.track_error = String(err);
+  }
+  const keyed = [
+    ["alana", "/api/v1/events", {"x-api-key": key},
+     {events: [{eventType: "home-page-view", visitorId: "v-browser"}]}],
+    ["depict", "/create-events?api_key=" + encodeURIComponent(key), {},
+     [{tenant: "acme", market: "se", type: "page_view", deduplication_id: "d-browser"}]],
+    ["topsort", "/v2/events", {"Authorization": "Bearer " + key},
+     {clicks: [{id: "c-browser", occurredAt: "2026-12-03T10:00:00Z", opaqueUserId: "u-browser"}]}],
+  ];
+  for (const [name, path, headers, body] of keyed) {
+    try {
+      const answer = await fetch(gateway + path, {
+        method: "POST", headers: {"Content-Type": "application/json", ...headers},
+        body: JSON.stringify(body),
+      });
+      out[name + "_status"] = answer.status;
+      out[name + "_remaining"] = answer.headers.get("x-ratelimit-remaining");
+    } catch (err) {
+      out[name + "_error"] = String(err);
+    }
   }
   const conversion = JSON.stringify({tenant_slug: "acme-store", transaction_id: "tx-browser-1",
                                      value: 99.5, currency: "HNL"});
@@ -60,15 +83,24 @@ def test_cross_origin_fetch_and_beacon_are_stored(tmp_path: Path) -> None:
     chromium = require_chromium()
     database = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
     create_tenant(database, "acme", "acme-store", 1)
+    key = create_key(database, "acme")
     gateway = Gateway(database)
     gateway.start(tmp_path)
     try:
-        with serve_page(_PAGE % {"gateway": json.dumps(gateway.base_url)}) as page:
+        page_text = _PAGE % {"gateway": json.dumps(gateway.base_url), "key": json.dumps(key)}
+        with serve_page(page_text) as page:
             assert page.rsplit(":", 1)[1] != str(gateway.http_port)  # another origin
             dom = dump_dom(chromium, page, tmp_path / "profile")
         result = _result(dom)
         assert result.get("track_status") == 202, (result, gateway.log())
         assert result["beacon_queued"] is True
+        # Each keyed answer was readable by the page: CORS allowed the origin (the
+        # rate-limit headers are exposed to scripts too).
+        assert (result.get("alana_status"), result.get("depict_status"), result.get("topsort_status")) == (
+            200, 200, 204), (result, gateway.log())
+        assert result["alana_remaining"] is not None and result["topsort_remaining"] is not None
+        for api in ("alana", "depict", "topsort"):
+            assert count_events(database, "--api", api) == 1, (api, gateway.log())
         # The beacon is fire-and-forget: wait until its row is committed.
         deadline = time.monotonic() + 30
         while count_events(database, "--api", "storefront") < 2 and time.monotonic() < deadline:

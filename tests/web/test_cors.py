@@ -44,8 +44,21 @@ async def test_public_preflight_allows_any_origin_and_echoes_allowed_headers() -
     assert "access-control-allow-credentials" not in r.headers
 
 
-async def test_private_paths_allow_no_origin_by_default() -> None:
+async def test_keyed_paths_allow_any_origin_by_default() -> None:
+    # Browser SDKs send keyed events from shops' pages, with the key in a header.
     async with _client() as client:
+        r = await client.options(PRIVATE, headers=_preflight("https://shop.example",
+                                                             headers="content-type, x-api-key"))
+        simple = await client.post(PRIVATE, headers={"origin": "https://shop.example"})
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == "https://shop.example"
+    assert r.headers["access-control-allow-headers"] == "content-type, x-api-key"
+    assert "access-control-allow-credentials" not in r.headers
+    assert simple.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+async def test_keyed_paths_can_allow_no_origin() -> None:
+    async with _client(origins=[]) as client:
         r = await client.options(PRIVATE, headers=_preflight("https://shop.example"))
         simple = await client.post(PRIVATE, headers={"origin": "https://shop.example"})
     assert r.status_code == 400

@@ -1,9 +1,13 @@
 """CORS as pure ASGI middleware, with the allowed origins chosen per path group.
 
-Browsers call the public APIs (storefront analytics, from any shop's pages) directly,
-so their paths allow `public_origins` ("*" by default). Every other path allows only
-`origins` (none by default): those APIs authenticate with secret keys that belong on
-servers, not in pages.
+Browsers call every documented API from shops' pages: storefront analytics without a
+key, and the keyed APIs with a key made for pages (Depict's `api_key` in the query,
+Topsort's bearer token from topsort.js), as the peers' collectors allow (Segment,
+RudderStack, PostHog and Snowplow all answer any origin). So both path groups allow any
+origin by default: the public paths `public_origins`, every other path `origins`, each
+configurable apart (say, to pin a keyed API to the shop's own origins). CORS protects
+nothing a key does not: it only decides which pages may read the answers, and no answer
+depends on a visitor's cookies.
 
 - A preflight (OPTIONS with Access-Control-Request-Method) is answered here: 204 with
   Allow-Origin, Allow-Methods, the requested headers when all are allowed, and
@@ -41,7 +45,7 @@ DEFAULT_EXPOSE_HEADERS = (
 class CorsOptions:
     public_paths: frozenset[str] = frozenset()
     public_origins: tuple[str, ...] = ("*",)
-    origins: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ("*",)
     allow_methods: tuple[str, ...] = ("GET", "POST", "OPTIONS")
     allow_headers: frozenset[str] = DEFAULT_ALLOW_HEADERS
     expose_headers: tuple[str, ...] = DEFAULT_EXPOSE_HEADERS
