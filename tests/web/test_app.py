@@ -8,7 +8,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health, health_pb2
 
-from event_gateway.config import Settings
+from event_gateway.config import CorsSettings, Settings
 from event_gateway.contract import default_contract
 from event_gateway.observability.metrics import Metrics
 from event_gateway.web.app import gateway_web_app
@@ -20,9 +20,13 @@ async def _transcoder(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": scope["path"].encode()})
 
 
-def _client(checks: list[ReadinessCheck] = []) -> tuple[httpx.AsyncClient, Any, Metrics]:  # noqa: B006
+def _client(
+    checks: list[ReadinessCheck] = [], settings: Settings | None = None  # noqa: B006
+) -> tuple[httpx.AsyncClient, Any, Metrics]:
     metrics = Metrics.create()
-    app, readiness = gateway_web_app(_transcoder, default_contract(), Settings(), metrics, checks)
+    app, readiness = gateway_web_app(
+        _transcoder, default_contract(), settings or Settings(), metrics, checks
+    )
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
     return client, readiness, metrics
 
@@ -93,7 +97,8 @@ async def test_openapi_and_docs_are_served_locally() -> None:
 
 
 async def test_everything_else_goes_to_the_transcoder_with_cors() -> None:
-    client, _, _ = _client()
+    # Keyed paths closed to browsers, so the two path groups tell apart.
+    client, _, _ = _client(settings=Settings(cors=CorsSettings(origins=[])))
     async with client:
         r = await client.post("/api/v1/analytics/track", headers={"origin": "https://shop.example"})
         private = await client.post("/api/v1/events", headers={"origin": "https://shop.example"})
@@ -103,6 +108,13 @@ async def test_everything_else_goes_to_the_transcoder_with_cors() -> None:
     assert r.headers["access-control-allow-origin"] == "https://shop.example"
     assert "access-control-allow-origin" not in private.headers
     assert preflight.status_code == 204
+
+
+async def test_by_default_every_path_answers_any_origin() -> None:
+    client, _, _ = _client()
+    async with client:
+        private = await client.post("/api/v1/events", headers={"origin": "https://shop.example"})
+    assert private.headers["access-control-allow-origin"] == "https://shop.example"
 
 
 async def test_grpc_health_helpers() -> None:
