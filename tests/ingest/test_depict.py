@@ -134,10 +134,10 @@ async def test_undeclared_type_number_is_an_enum_error_not_a_crash(writer, catal
     # Open enums keep any number a gRPC caller (or a REST caller, in ProtoJSON) sends.
     with pytest.raises(errors.InvalidArgument) as caught:
         await create(writer, catalog, settings, event(type=number))
-    assert violations(caught.value) == {"events[0].type": "enum"}
+    assert violations(caught.value) == {"events[0].type": "invalid"}
     (violation,) = caught.value.violations
     assert violation.description == (
-        "Input should be 'page_view', 'click', 'add_to_cart', 'purchase', 'element_visible', "
-        "'ws_click' or 'recommendations_inserted'"
+        "type must be one of: page_view, click, add_to_cart, purchase, element_visible, "
+        "ws_click, recommendations_inserted"
     )
     assert writer.calls == 0

@@ -26,9 +26,7 @@ _TYPE_CHOICES = common.enum_wire_names(pb.EventType.DESCRIPTOR)
 FIELD_REQUIRED = "Field required"
 TYPE_REQUIRED = f"Field required: one of {', '.join(_TYPE_CHOICES)}"
 TOO_SHORT = "String should have at least 1 character"
-TYPE_CHOICES = "Input should be " + ", ".join(f"'{n}'" for n in _TYPE_CHOICES[:-1]) + (
-    f" or '{_TYPE_CHOICES[-1]}'"
-)
+TYPE_INVALID = f"type must be one of: {', '.join(_TYPE_CHOICES)}"
 
 
 def event_violations(index: int, event: pb.Event) -> list[errors.FieldViolation]:
@@ -45,7 +43,8 @@ def event_violations(index: int, event: pb.Event) -> list[errors.FieldViolation]
         # which gRPC callers see, also names the choices for the misspelt case.
         out.append(errors.FieldViolation(f"{path}.type", TYPE_REQUIRED, "missing"))
     elif not common.declared(pb.EventType.DESCRIPTOR, event.type):
-        out.append(errors.FieldViolation(f"{path}.type", TYPE_CHOICES, "enum"))
+        # "invalid" on an enum field: the FastAPI dialect words it as pydantic's enum error.
+        out.append(errors.FieldViolation(f"{path}.type", TYPE_INVALID, "invalid"))
     if event.HasField("dsid") and not event.dsid:
         out.append(errors.FieldViolation(f"{path}.dsid", TOO_SHORT, "string_too_short"))
     return out
