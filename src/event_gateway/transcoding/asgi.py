@@ -289,14 +289,14 @@ class TranscodingApp:
     def _decode_body(self, plan: _Plan, raw: bytes) -> Message:
         if not raw.strip():
             if plan.body_required:
-                raise _BadBody("", "missing", "request body is required")
+                raise _MissingBody()
             return plan.request_class()  # an empty body is an empty object
         try:
             if not plan.body_keys:
                 return plan.request_codec.decode(raw)
             value: Any = orjson.loads(raw)
             if value is None and plan.body_required:
-                raise _BadBody("", "missing", "request body is required")
+                raise _MissingBody()
             for key in reversed(plan.body_keys):
                 value = {key: value}
             return plan.request_codec.decode_value(value)
@@ -352,6 +352,13 @@ class _BadBody(BodyError):
         super().__init__(400, grpc.StatusCode.INVALID_ARGUMENT, detail)
         self.path = path
         self.reason = reason
+
+
+class _MissingBody(_BadBody):
+    """An empty or null body where `body_required` says one must be sent."""
+
+    def __init__(self) -> None:
+        super().__init__("", "missing", "request body is required")
 
 
 def _bind(

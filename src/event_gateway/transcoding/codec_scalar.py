@@ -250,10 +250,7 @@ def enum_decoder(
     enum: EnumDescriptor, alias: EnumAlias | None, ignore_unknown: bool, strict: bool = False
 ) -> Decoder:
     names = enum_names(enum, alias, strict)
-    numbers = frozenset(v.number for v in enum.values)
-    closed = enum.is_closed
     full_name = enum.full_name
-
     if strict:
 
         def decode_documented(value: Any) -> Any:
@@ -264,6 +261,9 @@ def enum_decoder(
             return number
 
         return decode_documented
+
+    numbers = frozenset(v.number for v in enum.values)
+    closed = enum.is_closed
 
     def check_number(number: int) -> int:
         if number in numbers:
