@@ -250,3 +250,19 @@ async def test_without_principal_fails_closed(writer, catalog, settings) -> None
         await invoke(
             METHOD, lambda: servicer.TrackEvents(request(VALID[0]), FakeContext()), tenant=None
         )
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+async def test_metadata_with_a_non_finite_number_rejects_that_event_only(
+    writer, catalog, settings, number
+) -> None:
+    bad = pb.Event(event_type=pb.EVENT_TYPE_HOME_PAGE_VIEW, visitor_id="v")
+    bad.metadata.update({"deep": {"list": [1, number]}, "page": "home"})
+    req = request(VALID[0])
+    req.events.append(bad)
+    resp = await track(writer, catalog, settings, req)
+    assert (resp.stored, resp.errors) == (1, 1)
+    assert [(e.index, e.field) for e in resp.rejected] == [(1, "metadata")]
+    # Quarantined as sent, less the field JSON cannot hold.
+    (quarantined,) = writer.rejected
+    assert quarantined.payload == {"eventType": "home-page-view", "visitorId": "v"}

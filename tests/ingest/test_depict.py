@@ -141,3 +141,16 @@ async def test_undeclared_type_number_is_an_enum_error_not_a_crash(writer, catal
         "ws_click, recommendations_inserted"
     )
     assert writer.calls == 0
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf")])
+async def test_entity_identifiers_with_a_non_finite_number_fail_the_request(
+    writer, catalog, settings, number
+) -> None:
+    bad = event()
+    bad.entity_identifiers.update({"sku": [number]})
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await create(writer, catalog, settings, event(), bad)
+    assert violations(caught.value) == {"events[1].entity_identifiers": "finite_number"}
+    assert caught.value.violations[0].description == "Input should be a finite number"
+    assert writer.calls == 0

@@ -289,3 +289,37 @@ async def test_interaction_body_is_identical_for_unknown_tenant_and_store_failur
     writer.fail_with = errors.Unavailable("down")
     failed, _ = await interaction(writer, catalog, settings, pb.RecordInteractionRequest(tenant_id=1, type=pb.INTERACTION_KIND_VIEW))
     assert unknown.SerializeToString() == failed.SerializeToString()
+
+
+# --- numbers JSON cannot hold (gRPC callers only) ----------------------------------------------
+
+
+def _with_metadata(req, number: float):
+    req.metadata.update({"nested": [{"n": number}], "ok": 1})
+    return req
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+async def test_track_non_finite_metadata_is_invalid_not_a_crash(writer, catalog, settings, number) -> None:
+    req = _with_metadata(pb.TrackRequest(tenant_id="acme", type=pb.INTERACTION_TYPE_CALL), number)
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await track(writer, catalog, settings, req)
+    assert violations(caught.value) == {"metadata": "finite"}
+    assert writer.calls == 0
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("-inf")])
+async def test_interaction_non_finite_metadata_is_invalid_not_a_crash(writer, catalog, settings, number) -> None:
+    req = _with_metadata(pb.RecordInteractionRequest(tenant_id=1, type=pb.INTERACTION_KIND_VIEW), number)
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await interaction(writer, catalog, settings, req)
+    assert violations(caught.value) == {"metadata": "finite"}
+    assert writer.calls == 0
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+async def test_conversion_non_finite_value_is_quarantined_and_skipped(writer, catalog, settings, value) -> None:
+    req = pb.ConversionRequest(tenant_slug="acme-store", transaction_id="t-1", value=value)
+    resp = await conversion(writer, catalog, settings, req)
+    assert (resp.status, resp.transaction_id) == ("skipped", "t-1")
+    assert writer.events == [] and writer.rejected[0].reason == "value: not a finite number"

@@ -92,6 +92,25 @@ def _record(receipt: common.Receipt, payload: dict[str, Any]) -> EventRecord:
     )
 
 
+def _with_non_finite(event: pb.Event) -> tuple[dict[str, Any], list[errors.FieldViolation]]:
+    """Payload and violations of an event whose metadata holds NaN or an infinity (gRPC
+    callers only): the event is refused like any invalid one, and quarantined without the
+    numbers JSON cannot hold, so the rest of its batch is unaffected."""
+    kept = pb.Event()
+    kept.CopyFrom(event)
+    bad = common.non_finite_fields(event)
+    for field in bad:
+        kept.ClearField(field.name)
+    payload = _payload(kept)
+    violations = [
+        errors.FieldViolation(
+            f.json_name, f"{f.json_name} numbers must be finite (no NaN or Infinity)", "invalid"
+        )
+        for f in bad
+    ]
+    return payload, violations + event_violations(payload)
+
+
 class ShopperEventsServicer(common.Ingestor, pb_grpc.ShopperEventsServiceServicer):
     async def TrackEvents(  # noqa: N802 (gRPC method name)
         self, request: pb.TrackEventsRequest, context: common.MetadataContext
@@ -116,8 +135,12 @@ class ShopperEventsServicer(common.Ingestor, pb_grpc.ShopperEventsServiceService
         rejected: list[RejectedRecord] = []
         problems: list[pb.EventError] = []
         for index, event in enumerate(request.events):
-            payload = _payload(event)
-            violations = event_violations(payload)
+            try:
+                payload = _payload(event)
+            except ValueError:
+                payload, violations = _with_non_finite(event)
+            else:
+                violations = event_violations(payload)
             if not violations:
                 accepted.append(_record(receipt, payload))
                 continue

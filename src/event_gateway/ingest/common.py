@@ -6,6 +6,7 @@ Nothing here knows an API by name; the per-API rules live in the API's own modul
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,47 @@ def _int64_as_numbers(desc: descriptor.Descriptor, raw: dict[str, Any]) -> dict[
                 if isinstance(item, dict):
                     _int64_as_numbers(field.message_type, item)
     return raw
+
+
+_FREE_FORM = frozenset(
+    {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+)
+
+
+@functools.cache
+def _free_form_fields(desc: descriptor.Descriptor) -> tuple[descriptor.FieldDescriptor, ...]:
+    return tuple(
+        f
+        for f in desc.fields
+        if f.message_type is not None and f.message_type.full_name in _FREE_FORM and not f.is_repeated
+    )
+
+
+def non_finite_fields(msg: message.Message) -> list[descriptor.FieldDescriptor]:
+    """The free-form (Struct) fields of `msg` holding NaN or an infinity somewhere.
+
+    A gRPC caller can put them in a Struct; JSON has no spelling for them, so such a
+    payload could be neither stored nor exported. Callers refuse the field instead.
+    """
+    return [
+        f
+        for f in _free_form_fields(msg.DESCRIPTOR)
+        if msg.HasField(f.name) and _holds_non_finite(getattr(msg, f.name))
+    ]
+
+
+def _holds_non_finite(value: Any) -> bool:
+    name = value.DESCRIPTOR.full_name
+    if name == "google.protobuf.Struct":
+        return any(_holds_non_finite(v) for v in value.fields.values())
+    if name == "google.protobuf.ListValue":
+        return any(_holds_non_finite(v) for v in value.values)
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return not math.isfinite(value.number_value)
+    if kind in ("struct_value", "list_value"):
+        return _holds_non_finite(getattr(value, kind))
+    return False
 
 
 @functools.cache  # pure in the descriptor's options; called per stored event

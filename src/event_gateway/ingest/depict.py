@@ -26,6 +26,7 @@ _TYPE_CHOICES = common.enum_wire_names(pb.EventType.DESCRIPTOR)
 FIELD_REQUIRED = "Field required"
 TYPE_REQUIRED = f"Field required: one of {', '.join(_TYPE_CHOICES)}"
 TOO_SHORT = "String should have at least 1 character"
+NOT_FINITE = "Input should be a finite number"
 TYPE_INVALID = f"type must be one of: {', '.join(_TYPE_CHOICES)}"
 
 
@@ -47,6 +48,8 @@ def event_violations(index: int, event: pb.Event) -> list[errors.FieldViolation]
         out.append(errors.FieldViolation(f"{path}.type", TYPE_INVALID, "invalid"))
     if event.HasField("dsid") and not event.dsid:
         out.append(errors.FieldViolation(f"{path}.dsid", TOO_SHORT, "string_too_short"))
+    for field in common.non_finite_fields(event):  # gRPC callers only: JSON has no NaN
+        out.append(errors.FieldViolation(f"{path}.{field.json_name}", NOT_FINITE, "finite_number"))
     return out
 
 

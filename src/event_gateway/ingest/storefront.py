@@ -10,6 +10,7 @@ The tenant always comes from the catalogue (public API: there is no principal).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Protocol
 
 from google.protobuf.descriptor import EnumDescriptor
@@ -67,6 +68,16 @@ def _type_violations(enum: EnumDescriptor, number: int) -> list[errors.FieldViol
     return []
 
 
+def _finite_violations(request: Any) -> list[errors.FieldViolation]:
+    """NaN or an infinity in metadata (gRPC callers only: JSON cannot spell them)."""
+    return [
+        errors.FieldViolation(
+            f.json_name, f"The {f.json_name} field must not contain NaN or Infinity.", "finite"
+        )
+        for f in common.non_finite_fields(request)
+    ]
+
+
 def _wire(enum: Any, number: int) -> str:
     return common.enum_wire_name(enum.DESCRIPTOR.values_by_number[number])
 
@@ -81,6 +92,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         if not request.tenant_id:
             violations.append(common.missing("tenant_id"))
         violations += _type_violations(pb.InteractionType.DESCRIPTOR, request.type)
+        violations += _finite_violations(request)
         if violations:
             raise errors.InvalidArgument("The given data was invalid.", violations)
 
@@ -159,6 +171,11 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
                 [], [receipt.rejected(f"event: unknown interaction type {event!r}", payload)]
             )
             return False
+        if not math.isfinite(request.value):
+            # NaN or an infinity (gRPC, or the ProtoJSON strings "NaN"/"Infinity" over
+            # REST) would corrupt every sales total it is added to.
+            await self._writer.write([], [receipt.rejected("value: not a finite number", payload)])
+            return False
         # The documented defaults are written into the stored payload, so readers need
         # not know them.
         payload.setdefault("value", 0.0)
@@ -188,6 +205,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         if not request.HasField("tenant_id"):
             violations.append(common.missing("tenant_id"))
         violations += _type_violations(pb.InteractionKind.DESCRIPTOR, request.type)
+        violations += _finite_violations(request)
         if violations:
             raise errors.InvalidArgument("The given data was invalid.", violations)
 
