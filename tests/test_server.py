@@ -1,4 +1,5 @@
-"""The served process: reflection lists every service, health is SERVING, /healthz answers."""
+"""The served process: reflection lists every service, health (Check and List) is SERVING,
+/healthz answers."""
 
 from __future__ import annotations
 
@@ -34,4 +35,8 @@ async def test_reflection_health_and_healthz(tmp_path: Path) -> None:
             for service in ["", *API_SERVICES]:
                 answer = await health.Check(health_pb2.HealthCheckRequest(service=service))
                 assert answer.status == health_pb2.HealthCheckResponse.SERVING, service
+            listing = await health.List(health_pb2.HealthListRequest())
+            assert {name: s.status for name, s in listing.statuses.items()} == {
+                name: health_pb2.HealthCheckResponse.SERVING for name in ["", *API_SERVICES]
+            }
         assert gateway.stop() == 0  # SIGTERM: a clean, drained exit

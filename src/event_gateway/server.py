@@ -52,7 +52,7 @@ from event_gateway.transcoding import (
     rpc_name,
 )
 from event_gateway.web.app import gateway_web_app
-from event_gateway.web.health import Health, ReadinessCheck, set_serving
+from event_gateway.web.health import Health, HealthServicer, ReadinessCheck, set_serving
 from event_gateway.web.http_limits import HeadLimits, bounded_httptools
 from event_gateway.workers import graceful_shutdown
 
@@ -205,7 +205,7 @@ async def build_gateway(
         add_to_server(servicer, grpc_server)
         add_to_server(servicer, dispatcher)
 
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     names = [api.service.full_name for api in contract.apis]
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], grpc_server)

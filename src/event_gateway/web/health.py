@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from grpc_health.v1 import health, health_pb2
+
 from event_gateway.web.responses import Receive, Scope, Send, method_not_allowed, send_json
 
 SERVING = 1  # grpc_health.v1.health_pb2.HealthCheckResponse.SERVING
@@ -70,6 +72,24 @@ class Health:
             await send_json(send, 200, {"status": "ok", "checks": checks})
         else:
             await send_json(send, 503, {"status": "unready", "checks": checks})
+
+
+class HealthServicer(health.aio.HealthServicer):
+    """grpcio-health-checking's servicer with `List`, which health.proto gained in 2024:
+    the package's generated base class answers it by raising NotImplementedError, which
+    a health tool would see as a server fault (INTERNAL) rather than as the list."""
+
+    async def List(  # noqa: N802 (gRPC method name)
+        self, request: health_pb2.HealthListRequest, context: Any
+    ) -> health_pb2.HealthListResponse:
+        # The base class keeps every status it was told, including its own shutdown
+        # marking, in `_server_status`; reading it keeps List and Check in agreement.
+        return health_pb2.HealthListResponse(
+            statuses={
+                name: health_pb2.HealthCheckResponse(status=status)
+                for name, status in self._server_status.items()
+            }
+        )
 
 
 async def set_serving(health_servicer: Any, service_names: Iterable[str]) -> None:
