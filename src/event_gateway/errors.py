@@ -146,14 +146,60 @@ class Internal(GatewayError):
     code = grpc.StatusCode.INTERNAL
 
 
-def to_rpc_status(error: GatewayError) -> status_pb2.Status:
-    """The google.rpc.Status for an error: code, message and packed details."""
+def to_rpc_status(error: GatewayError, *, max_bytes: int | None = None) -> status_pb2.Status:
+    """The google.rpc.Status for an error: code, message and packed details.
+
+    `max_bytes` bounds the serialized status, for transports that carry it in headers:
+    gRPC clients drop a status whose trailers exceed their metadata limit (8 KiB by
+    default) and report RESOURCE_EXHAUSTED instead, which reads as "retry later" for a
+    request that can never succeed. Within the bound, the message is cut to
+    `MAX_MESSAGE_CHARS` and only the first field violations that fit are kept, the
+    message saying how many of how many.
+    """
+    details = error.details()
+    status = _status(error, error.message, details)
+    if max_bytes is None or status.ByteSize() <= max_bytes:
+        return status
+    message = error.message
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "…"
+    for detail in details:
+        if isinstance(detail, error_details_pb2.BadRequest):
+            # The note _keep_violations adds to the message is counted in advance.
+            excess = _status(error, message, details).ByteSize() + _NOTE_BYTES - max_bytes
+            message = _keep_violations(detail, message, excess)
+    return _status(error, message, details)
+
+
+# Leaves the rest of an 8 KiB metadata budget to grpc-message (the message again,
+# percent-encoded) and the rate-limit trailers.
+MAX_STATUS_BYTES = 3072
+MAX_MESSAGE_CHARS = 512
+_NOTE_BYTES = 64
+
+
+def _status(error: GatewayError, message: str, details: Sequence[object]) -> status_pb2.Status:
     packed = []
-    for detail in error.details():
+    for detail in details:
         holder = any_pb2.Any()
         holder.Pack(detail)  # type: ignore[arg-type]
         packed.append(holder)
-    return status_pb2.Status(code=_RPC_CODE[error.code], message=error.message, details=packed)
+    return status_pb2.Status(code=_RPC_CODE[error.code], message=message, details=packed)
+
+
+def _keep_violations(bad_request: error_details_pb2.BadRequest, message: str, excess: int) -> str:
+    """Drop the last violations until `excess` bytes are saved (excess <= 0: none dropped)."""
+    if excess <= 0:
+        return message
+    total = len(bad_request.field_violations)
+    saved = 0
+    while bad_request.field_violations and saved < excess:
+        # An entry costs its size, a tag byte and a length prefix of at least one byte:
+        # counting one byte of prefix never overstates what was saved.
+        saved += bad_request.field_violations[-1].ByteSize() + 2
+        del bad_request.field_violations[-1]
+    kept = len(bad_request.field_violations)
+    return f"{message} (the first {kept} of {total} field violations are listed)"
 
 
 _RPC_CODE: dict[grpc.StatusCode, int] = {

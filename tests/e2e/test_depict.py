@@ -9,6 +9,8 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from depict.v1 import events_pb2 as pb
 from depict.v1 import events_pb2_grpc as pb_grpc
@@ -146,3 +148,35 @@ def test_missing_body_is_fastapi_422(deployment: Deployment, content: bytes) -> 
                           headers={"content-type": "application/json"}, content=content)
     assert response.status_code == 422
     assert response.json() == {"detail": [{"loc": ["body"], "msg": "Field required", "type": "missing"}]}
+
+
+async def test_a_large_invalid_batch_is_invalid_argument_over_grpc_and_lists_all_over_rest(
+    deployment: Deployment,
+) -> None:
+    # 300 events missing three fields each: 900 violations, far past the 8 KiB of
+    # trailers a gRPC client accepts (it would report RESOURCE_EXHAUSTED, "retry later").
+    events = [pb.Event(deduplication_id=f"bad-{i}") for i in range(300)]
+    async with channel(deployment.gateway.grpc_target) as ch:
+        stub = pb_grpc.DepictEventsServiceStub(ch)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.CreateEvents(pb.CreateEventsRequest(events=events), metadata=(("api_key", deployment.key),))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(caught.value)
+    bad_request = next(_unpacked(status, error_details_pb2.BadRequest))
+    kept = len(bad_request.field_violations)
+    assert 0 < kept < 900
+    assert [v.field for v in bad_request.field_violations[:3]] == [
+        "events[0].tenant", "events[0].market", "events[0].type",
+    ]
+    assert f"(the first {kept} of 900 field violations are listed)" in status.message
+
+    response = post(deployment, [{"deduplication_id": f"bad-{i}"} for i in range(300)])
+    assert response.status_code == 422
+    assert len(response.json()["detail"]) == 900
+
+
+def _unpacked(status, kind):
+    for detail in status.details:
+        message = kind()
+        if detail.Unpack(message):
+            yield message

@@ -7,6 +7,9 @@ answered INTERNAL with a generic message, so internals never reach a caller.
 A request whose bytes are not a valid message is the client's mistake, but grpc.aio
 answers a failing deserializer with UNKNOWN. So the deserializer is wrapped to hand the
 failure on as a value, and the call is refused with INVALID_ARGUMENT here.
+
+A status sent over gRPC is bounded (`errors.MAX_STATUS_BYTES`): past the clients'
+metadata limit they would drop it and report RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from grpc_status import rpc_status
 
 from event_gateway import errors
 from event_gateway.interceptors._wrap import Behaviour, WrappingInterceptor, wrap_unary_unary
+from event_gateway.transcoding.context import InProcessContext
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +75,10 @@ def _converting(method: str, inner: Behaviour) -> Behaviour:
 
 
 async def _abort(context: grpc.aio.ServicerContext, err: errors.GatewayError) -> None:
-    status = rpc_status.to_status(errors.to_rpc_status(err))
+    # Over HTTP/2 the status travels in trailers, which clients cap; a REST call's
+    # status is rendered into a body, so there it keeps every violation.
+    limit = None if isinstance(context, InProcessContext) else errors.MAX_STATUS_BYTES
+    status = rpc_status.to_status(errors.to_rpc_status(err, max_bytes=limit))
     # abort_with_status replaces trailing metadata set earlier (grpc/aio/_base_server.py),
     # which would drop retry-after and the rate-limit state: carry them over.
     earlier = tuple(
