@@ -26,6 +26,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from event_gateway import dialects, ingest
+from event_gateway.ingest.common import UNDECODABLE_ELEMENTS_KEY
 from event_gateway.config import Settings
 from event_gateway.contract import Contract, CredentialLocation, default_contract, enum_json_value
 from event_gateway.interceptors import build_interceptors
@@ -107,6 +108,16 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
     def request_codec(method: MethodDescriptor) -> CodecOptions:
         return strict_codec if reading(method).strict_enums else codec
 
+    def batch_field(method: MethodDescriptor) -> str | None:
+        if not reading(method).per_element:
+            return None
+        batches = [
+            f.name
+            for f in method.input_type.fields
+            if f.is_repeated and f.message_type is not None and not f.message_type.GetOptions().map_entry
+        ]
+        return batches[0] if len(batches) == 1 else None
+
     header_credentials = {
         c.key
         for api in contract.apis
@@ -125,6 +136,8 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
         success_status=success_status,
         outgoing_headers=lambda key: key if key in RESPONSE_HEADERS else None,
         error_renderer=error_renderer,
+        tolerant_elements=batch_field,
+        undecodable_elements_key=UNDECODABLE_ELEMENTS_KEY,
     )
 
 

@@ -93,6 +93,28 @@ def test_an_invalid_event_is_counted_and_the_valid_ones_stored(deployment: Deplo
     assert alana_count(deployment) == before + 2
 
 
+@pytest.mark.parametrize(
+    "event",
+    [{"eventType": "search", "visitorId": 5, "query": "q"}, {"eventType": "search", "visitorId": "v", "query": []},
+     {"eventType": "purchase-complete", "visitorId": "v", "productIds": "p1", "revenue": 1, "currency": "BRL"},
+     {"eventType": "purchase-complete", "visitorId": "v", "productIds": ["p1"], "revenue": "abc", "currency": "BRL"},
+     "not an object", 7],
+    ids=["visitorId-number", "query-list", "productIds-string", "revenue-string", "string", "number"],
+)
+def test_an_event_with_a_value_of_the_wrong_json_type_fails_only_itself(deployment: Deployment, event: object) -> None:
+    before = alana_count(deployment)
+    response = post(deployment, {"events": [ALL_TYPES[0], event, ALL_TYPES[1]]})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["stored"], body["errors"]) == ("ok", 2, 1)
+    (rejected,) = body["rejected"]
+    assert rejected["index"] == 1 and rejected["reason"]
+    assert alana_count(deployment) == before + 2
+    exported = cli(deployment.database, "events", "export", "--format", "ndjson", "--rejected", "--api", "alana").stdout
+    last = json.loads(exported.splitlines()[-1])
+    assert last["payload"] == (event if isinstance(event, dict) else {"_sent": event})
+
+
 def test_the_first_event_rejected_still_has_its_index(deployment: Deployment) -> None:
     # index 0 is a proto3 default: without presence, JSON would leave it out.
     response = post(deployment, {"events": [{"visitorId": "v"}, ALL_TYPES[0], {"visitorId": "v"}]})

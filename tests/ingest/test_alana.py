@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import orjson
 import pytest
 from alana.v1 import shopper_events_pb2 as pb
 from google.protobuf import json_format
@@ -7,6 +8,7 @@ from google.protobuf import json_format
 from event_gateway import errors
 from event_gateway.config import Settings
 from event_gateway.ingest.alana import ShopperEventsServicer
+from event_gateway.ingest.common import UNDECODABLE_ELEMENTS_KEY
 
 from .conftest import CLIENT_IP, NOW, FakeCatalog, FakeContext, FakeWriter, clock, invoke
 
@@ -266,3 +268,29 @@ async def test_metadata_with_a_non_finite_number_rejects_that_event_only(
     # Quarantined as sent, less the field JSON cannot hold.
     (quarantined,) = writer.rejected
     assert quarantined.payload == {"eventType": "home-page-view", "visitorId": "v"}
+
+
+async def test_an_element_the_transcoder_could_not_read_fails_only_itself(writer, catalog, settings) -> None:
+    described = orjson.dumps([
+        {"index": 1, "path": "visitorId", "reason": "type", "detail": "expected string, got number",
+         "value": {"eventType": "home-page-view", "visitorId": 5}},
+        {"index": 2, "path": "", "reason": "type", "detail": "expected object, got number", "value": 7},
+    ])
+    req = request(VALID[0])
+    req.events.add()
+    req.events.add()  # the transcoder leaves unreadable elements empty at their index
+    resp = await track(writer, catalog, settings, req, ((UNDECODABLE_ELEMENTS_KEY, described),))
+    assert (resp.stored, resp.errors) == (1, 2)
+    assert [(e.index, e.field) for e in resp.rejected] == [(1, "visitorId"), (2, "")]
+    assert resp.rejected[0].reason == "visitorId has the wrong JSON type (expected string, got number)"
+    # Quarantined as sent, so the client's mistake can be read back.
+    assert [r.payload for r in writer.rejected] == [
+        {"eventType": "home-page-view", "visitorId": 5}, {"_sent": 7},
+    ]
+
+
+async def test_a_malformed_description_is_ignored(writer, catalog, settings) -> None:
+    req = request(VALID[0], {"visitorId": "w"})
+    resp = await track(writer, catalog, settings, req, ((UNDECODABLE_ELEMENTS_KEY, b"[{"),))
+    assert (resp.stored, resp.errors) == (1, 1)
+    assert [e.field for e in resp.rejected] == ["eventType"]

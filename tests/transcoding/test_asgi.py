@@ -126,3 +126,32 @@ async def test_body_required_refuses_an_empty_body_instead_of_reading_an_empty_m
     assert empty.status_code == 400
     assert empty.json()["code"] == 3 and "request body is required" in empty.text
     assert lenient.status_code == 200 and len(dispatcher.calls) == 1
+
+
+async def test_tolerant_elements_fail_only_the_elements_that_cannot_be_decoded(echo: Any) -> None:
+    pb2 = echo[0]
+    dispatcher = Fixed(CallOutcome(pb2.EchoResponse(peer="x")))
+    body = {"text": "t", "items": [{"name": "a"}, {"name": 5}, "x", {"name": "d", "count": 2}]}
+    key = "undecodable-bin"
+    async with client(echo, dispatcher, tolerant_elements=lambda m: "items", undecodable_elements_key=key) as c:
+        tolerant = await c.post("/v1/echo/n", json=body)
+        other_field = await c.post("/v1/echo/n", json={**body, "text": 7})
+        clean = await c.post("/v1/echo/n", json={"items": [{"name": "a"}]})
+    async with client(echo, dispatcher) as c:
+        strict = await c.post("/v1/echo/n", json=body)
+    assert tolerant.status_code == 200
+    _, request, metadata, _ = dispatcher.calls[0]
+    # Every element keeps its index; the unreadable ones arrive empty, and are described.
+    assert [(i.name, i.count) for i in request.items] == [("a", 0), ("", 0), ("", 0), ("d", 2)]
+    assert (request.text, request.name) == ("t", "n")
+    (described,) = [value for name, value in metadata if name == key]
+    assert orjson.loads(described) == [
+        {"index": 1, "path": "name", "reason": "type", "detail": "expected string, got number",
+         "value": {"name": 5}},
+        {"index": 2, "path": "", "reason": "type", "detail": "expected object, got string", "value": "x"},
+    ]
+    # Outside the list the usual rule holds: the whole request is refused.
+    assert other_field.status_code == 400 and other_field.json()["details"][0]["fieldViolations"][0]["field"] == "text"
+    # A readable request carries no description.
+    assert clean.status_code == 200 and all(name != key for name, _ in dispatcher.calls[1][2])
+    assert strict.status_code == 400 and len(dispatcher.calls) == 2

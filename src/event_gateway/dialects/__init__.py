@@ -218,11 +218,16 @@ class RequestReading:
     # A missing or null body is an error (FastAPI's required body parameter), not an
     # empty message.
     body_required: bool = False
+    # Each element of the request's batch (its one repeated message field) is read on
+    # its own: one the codec cannot read fails only itself, as the API's partial
+    # success promises, not the whole request.
+    per_element: bool = False
 
 
 _READINGS = {
     "fastapi": RequestReading(strict_enums=True, body_required=True),
     "laravel": RequestReading(strict_enums=True),
+    "alana": RequestReading(per_element=True),
 }
 
 

@@ -134,7 +134,14 @@ class ShopperEventsServicer(common.Ingestor, pb_grpc.ShopperEventsServiceService
         accepted: list[EventRecord] = []
         rejected: list[RejectedRecord] = []
         problems: list[pb.EventError] = []
+        unreadable = common.undecodable_elements(context)
         for index, event in enumerate(request.events):
+            if unreadable and index in unreadable:
+                # Over REST, a value of the wrong JSON type fails that event only.
+                sent = unreadable[index]
+                rejected.append(receipt.rejected(sent.description, sent.payload))
+                problems.append(pb.EventError(index=index, field=sent.field, reason=sent.description))
+                continue
             try:
                 payload = _payload(event)
             except ValueError:

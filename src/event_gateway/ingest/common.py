@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import orjson
 from google.protobuf import descriptor, message, timestamp_pb2
 
 from event_gateway import contract, errors
@@ -298,6 +299,45 @@ def receipt(
         user_agent=headers.get("user-agent") or None,
         future_tolerance=timedelta(seconds=settings.future_tolerance),
     )
+
+
+# --- batch elements the REST codec could not read ----------------------------------------------
+
+# Where the transcoder describes them (TranscodingOptions.undecodable_elements_key).
+UNDECODABLE_ELEMENTS_KEY = "transcoding-undecodable-elements-bin"
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A batch element sent with a value of the wrong JSON type (or shape): it arrives
+    as an empty message at its index, described here."""
+
+    field: str  # within the element ("" for the element itself)
+    description: str
+    payload: dict[str, Any]  # the element as sent, for quarantine
+
+
+_UNDECODABLE_WORDS = {"type": "has the wrong JSON type", "range": "is out of range"}
+
+
+def undecodable_elements(context: MetadataContext) -> dict[int, Undecodable]:
+    """The elements the transcoder could not decode, by index (none over gRPC, where a
+    message cannot hold a value of the wrong type). A caller who sends the entry itself
+    only marks its own events as unreadable; a malformed entry is ignored."""
+    for key, value in context.invocation_metadata() or ():
+        if key == UNDECODABLE_ELEMENTS_KEY and isinstance(value, bytes):
+            try:
+                return {int(item["index"]): _undecodable(item) for item in orjson.loads(value)}
+            except (ValueError, TypeError, KeyError):
+                return {}
+    return {}
+
+
+def _undecodable(item: dict[str, Any]) -> Undecodable:
+    field, value = str(item["path"]), item.get("value")
+    words = _UNDECODABLE_WORDS.get(item.get("reason"), "is not a valid value")  # type: ignore[arg-type]
+    description = f"{field or 'the event'} {words} ({item.get('detail')})"
+    return Undecodable(field, description, value if isinstance(value, dict) else {"_sent": value})
 
 
 # --- validation --------------------------------------------------------------------------------

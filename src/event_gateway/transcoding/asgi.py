@@ -28,7 +28,8 @@ from .body import (
     check_media_type,
     read_body,
 )
-from .codec import CodecOptions, MessageCodec
+from .codec import CodecOptions, ElementFailure, MessageCodec
+from .codec_scalar import DecodeError
 from .context import format_peer
 from .dispatch import CallOutcome, Dispatcher
 from .errors import (
@@ -72,6 +73,10 @@ def _never(method: MethodDescriptor) -> bool:
     return False
 
 
+def _no_field(method: MethodDescriptor) -> str | None:
+    return None
+
+
 # Marks a metadata key whose header name is not known yet (None means "no header").
 _UNSEEN = object()
 
@@ -104,6 +109,13 @@ class TranscodingOptions:
     error_renderer: Callable[[MethodDescriptor | None], ErrorRenderer] = default_renderer_for
     # grpc-gateway's convention: this response metadata overrides the success status.
     status_override_key: str = "x-http-code"
+    # A repeated message field (proto name) of a method's request, with body "*", whose
+    # elements are decoded one by one: an element that cannot be decoded no longer fails
+    # the request; it is left empty at its index and described to the method in the
+    # metadata entry `undecodable_elements_key` (JSON: index, path, reason, detail,
+    # value), for APIs that answer for each element of a batch (partial success).
+    tolerant_elements: Callable[[MethodDescriptor], str | None] = _no_field
+    undecodable_elements_key: str = "transcoding-undecodable-elements-bin"
 
 
 class _Plan:
@@ -112,7 +124,7 @@ class _Plan:
     __slots__ = (
         "route", "request_class", "request_codec", "response_codec", "renderer",
         "success_status", "credential_params", "bound", "body_keys", "query_fields",
-        "use_proto_names", "streaming", "body_required",
+        "use_proto_names", "streaming", "body_required", "tolerant_field",
     )
 
     def __init__(self, route: Route, options: TranscodingOptions) -> None:
@@ -136,6 +148,7 @@ class _Plan:
         # The body is decoded as {"a": {"b": <body>}} so errors carry request-relative paths.
         self.body_keys = tuple(f.name if use_proto else f.json_name for f in route.body_fields)
         self.query_fields: dict[str, tuple[str, ...] | None] = {}
+        self.tolerant_field = _tolerant_field(method, options, route)
 
     def query_field(self, name: str) -> tuple[str, ...] | None:
         """Proto-name path of a query param, or None to ignore it (unknown or bound)."""
@@ -148,6 +161,16 @@ class _Plan:
         if len(self.query_fields) < 1024:  # names come from clients; keep the cache bounded
             self.query_fields[name] = path
         return path
+
+
+def _tolerant_field(
+    method: MethodDescriptor, options: TranscodingOptions, route: Route
+) -> FieldDescriptor | None:
+    name = options.tolerant_elements(method)
+    found = method.input_type.fields_by_name.get(name) if name else None
+    if found is None or route.body != "*" or not found.is_repeated or found.message_type is None:
+        return None
+    return found
 
 
 def _resolve_query_name(message: Descriptor, name: str) -> tuple[str, ...] | None:
@@ -252,7 +275,7 @@ class TranscodingApp:
             return _render(plan.renderer, make_failure(
                 grpc.StatusCode.UNIMPLEMENTED, "streaming methods are not transcoded", method=method
             ))
-        metadata: list[tuple[str, str]] = []
+        metadata: list[tuple[str, Any]] = []
         content_type = content_length = content_encoding = None
         incoming = self._incoming
         for name, value in scope["headers"]:
@@ -272,7 +295,7 @@ class TranscodingApp:
                 gzipped = check_content_encoding(content_encoding)
                 length = int(content_length) if content_length and content_length.isdigit() else None
                 raw = await read_body(receive, length, gzipped, self._limits)
-                request = self._decode_body(plan, raw)
+                request = self._decode_body(plan, raw, metadata)
             failure = _bind(plan, request, bindings, query, metadata)
         except _BadBody as err:
             failure = bad_request(err.path, err.message, method, err.reason)
@@ -286,14 +309,24 @@ class TranscodingApp:
         )
         return self._respond(plan, outcome)
 
-    def _decode_body(self, plan: _Plan, raw: bytes) -> Message:
+    def _decode_body(self, plan: _Plan, raw: bytes, metadata: list[tuple[str, Any]]) -> Message:
         if not raw.strip():
             if plan.body_required:
                 raise _MissingBody()
             return plan.request_class()  # an empty body is an empty object
         try:
             if not plan.body_keys:
-                return plan.request_codec.decode(raw)
+                try:
+                    return plan.request_codec.decode(raw)
+                except DecodeError as err:
+                    if not _inside(err.path, plan.tolerant_field):
+                        raise
+                # Only after a failure inside the list: the usual request pays nothing.
+                request, failures = plan.request_codec.decode_elements(
+                    orjson.loads(raw), plan.tolerant_field  # type: ignore[arg-type]
+                )
+                metadata.append((self.options.undecodable_elements_key, _describe(failures)))
+                return request
             value: Any = orjson.loads(raw)
             if value is None and plan.body_required:
                 raise _MissingBody()
@@ -345,6 +378,22 @@ class TranscodingApp:
         if len(self._outgoing_names) < 1024:
             self._outgoing_names[key] = name
         return name
+
+
+def _inside(path: str, field_: FieldDescriptor | None) -> bool:
+    """Whether a decoding error's path lies within an element of `field_`."""
+    return field_ is not None and (
+        path.startswith(f"{field_.json_name}[") or path.startswith(f"{field_.name}[")
+    )
+
+
+def _describe(failures: Iterable[ElementFailure]) -> bytes:
+    return orjson.dumps(
+        [
+            {"index": f.index, "path": f.path, "reason": f.reason, "detail": f.detail, "value": f.value}
+            for f in failures
+        ]
+    )
 
 
 class _BadBody(BodyError):

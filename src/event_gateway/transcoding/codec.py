@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from google.protobuf.descriptor import Descriptor, EnumValueDescriptor
+from google.protobuf.descriptor import Descriptor, EnumValueDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from event_gateway.transcoding.codec_plans import Plans
@@ -49,6 +49,17 @@ class CodecOptions:
     use_proto_names: bool = False
     # Nesting deeper than this many messages is refused (never a RecursionError).
     max_depth: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ElementFailure:
+    """One list element `MessageCodec.decode_elements` could not decode."""
+
+    index: int
+    path: str  # within the element, as DecodeError.path ("" for the element itself)
+    reason: str  # DecodeError.reason: type, invalid, range, depth
+    detail: str  # what is wrong, without the path
+    value: Any  # the element as sent (parsed JSON)
 
 
 class MessageCodec:
@@ -97,6 +108,32 @@ class MessageCodec:
         except RecursionError:
             raise DecodeError("depth", "nesting too deep") from None
         return message
+
+    def decode_elements(
+        self, obj: Any, field: FieldDescriptor
+    ) -> tuple[Message, list[ElementFailure]]:
+        """`decode_value`, except that `field` (a repeated message field of this type) is
+        decoded element by element: an element that cannot be decoded is reported and
+        left as an empty message at its index, so the others keep their positions. Any
+        other undecodable part still fails the whole message."""
+        if not isinstance(obj, dict):
+            return self.decode_value(obj), []
+        rest = dict(obj)
+        items = [rest.pop(key) for key in {field.json_name, field.name} if key in rest]
+        message = self.decode_value(rest)
+        if len(items) != 1 or not isinstance(items[0], list):
+            # Absent, both spellings, or not a list: the whole-message rules answer.
+            return self.decode_value(obj), []
+        element = MessageCodec(field.message_type, self._plans)
+        target = getattr(message, field.name)
+        failures: list[ElementFailure] = []
+        for index, item in enumerate(items[0]):
+            try:
+                target.append(element.decode_value(item))
+            except DecodeError as err:
+                target.add()
+                failures.append(ElementFailure(index, err.path, err.reason, err.detail, item))
+        return message, failures
 
     def decode_into_field(self, message: Message, field_name: str, obj: Any) -> None:
         """Fill one field of message from a parsed JSON value (e.g. an HTTP body bound
