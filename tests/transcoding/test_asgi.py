@@ -155,3 +155,13 @@ async def test_tolerant_elements_fail_only_the_elements_that_cannot_be_decoded(e
     # A readable request carries no description.
     assert clean.status_code == 200 and all(name != key for name, _ in dispatcher.calls[1][2])
     assert strict.status_code == 400 and len(dispatcher.calls) == 2
+
+
+@pytest.mark.parametrize("query", ["text=%FF", "api_key=egk_secret%c3%28", "unknown=%ff"])
+async def test_a_query_value_that_is_not_utf8_is_400_without_the_value(echo: Any, query: str) -> None:
+    dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))
+    credentials = {"api_key": "x-api-key"}
+    async with client(echo, dispatcher, query_to_metadata=lambda m: credentials) as c:
+        r = await c.post(f"/v1/echo/a?{query}", json={})
+    assert r.status_code == 400 and r.json()["code"] == 3
+    assert "secret" not in r.text and dispatcher.calls == []

@@ -230,3 +230,10 @@ def test_parse_query_follows_hjt() -> None:
 def _target(matcher: PathMatcher[str], path: str, method: str = "GET") -> str | None:
     match = matcher.lookup(method, path)
     return None if match is None else match.target
+
+
+def test_a_query_value_that_is_not_utf8_names_its_parameter_never_its_value() -> None:
+    with pytest.raises(PercentDecodingError) as caught:
+        parse_query("ok=1&api_key=egk_secret%FF")
+    assert caught.value.name == "api_key"
+    assert "secret" not in str(caught.value)

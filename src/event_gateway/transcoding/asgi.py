@@ -299,6 +299,8 @@ class TranscodingApp:
             failure = _bind(plan, request, bindings, query, metadata)
         except _BadBody as err:
             failure = bad_request(err.path, err.message, method, err.reason)
+        except PercentDecodingError as err:
+            failure = bad_request("?" + err.name, str(err), method, "invalid")
         except BodyError as err:
             failure = make_failure(err.code, err.message, http_status=err.http_status, method=method)
         if failure is not None:

@@ -54,7 +54,15 @@ _ANY_METHOD = "*"
 
 
 class PercentDecodingError(ValueError):
-    """A percent-decoded path variable or query value is not UTF-8 text (answer 400)."""
+    """A percent-decoded path variable or query value is not UTF-8 text (answer 400).
+
+    The message never quotes the value: a query value may be a credential. `name` is the
+    query parameter's name ("" for a path variable).
+    """
+
+    def __init__(self, message: str, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +99,7 @@ def percent_decode(text: str, spec: UrlUnescapeSpec = "all_characters",
     try:
         return raw.decode()
     except UnicodeDecodeError as err:
-        raise PercentDecodingError(f"{text!r} does not percent-decode to UTF-8 text") from err
+        raise PercentDecodingError("its %-escapes do not decode to UTF-8 text") from err
 
 
 def parse_query(query: str, *, unescape_plus: bool = False,
@@ -107,8 +115,11 @@ def parse_query(query: str, *, unescape_plus: bool = False,
             continue
         name = param[:equals]
         if name not in system_params:
-            pairs.append((name, percent_decode(param[equals + 1:], "all_characters",
-                                               unescape_plus)))
+            try:
+                value = percent_decode(param[equals + 1:], "all_characters", unescape_plus)
+            except PercentDecodingError as err:
+                raise PercentDecodingError(str(err), name) from err
+            pairs.append((name, value))
     return pairs
 
 
