@@ -45,6 +45,8 @@ def test_documented_example_is_204_and_a_retry_stores_nothing_twice(deployment: 
     headers = {"Authorization": f"Bearer {deployment.key}", "Content-Type": "application/json"}
     first = httpx.post(f"{deployment.gateway.base_url}/v2/events", content=body, headers=headers)
     assert first.status_code == 204 and first.content == b""
+    # RFC 9110 §8.6, over a real socket: no Content-Length (nor chunked framing) on a 204.
+    assert "content-length" not in first.headers and "transfer-encoding" not in first.headers
     assert topsort_count(deployment) == before + 5
     retry = httpx.post(f"{deployment.gateway.base_url}/v2/events", content=body, headers=headers)
     assert retry.status_code == 204

@@ -490,7 +490,8 @@ def _render(renderer: ErrorRenderer, failure: RpcFailure) -> HttpResponse:
 
 async def _send(send: Any, response: HttpResponse) -> None:
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-    headers.append((b"content-length", str(len(response.body)).encode()))
+    if response.status != 204:  # RFC 9110 §8.6: never a Content-Length on a 204
+        headers.append((b"content-length", str(len(response.body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 
