@@ -1,4 +1,5 @@
-"""Request-head limits, over real sockets: what is refused, and what must not be.
+"""Request-head limits and read timeouts, over real sockets: what is refused, and what
+must not be.
 
 A small ASGI app answers with the size of the body it read, so a test sees whether a
 request reached the app whole. (The gateway's own limits are exercised end to end in
@@ -35,10 +36,10 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _serving() -> AsyncIterator[int]:
+async def _serving(limits: HeadLimits = LIMITS) -> AsyncIterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_app, http=bounded_httptools(LIMITS), lifespan="off",
+    config = uvicorn.Config(_app, http=bounded_httptools(limits), lifespan="off",
                             log_config=None, access_log=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -114,3 +115,87 @@ async def test_a_head_just_under_the_limit_is_served() -> None:
     async with _serving() as port:
         answers = await _statuses(port, [_post(b"{}", fields)], 1)
     assert answers == [(200, b"2")]
+
+
+# --- Host -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"POST /in HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}", 400),
+        (b"POST /in HTTP/1.1\r\nhost: a\r\nHost: b\r\ncontent-length: 2\r\n\r\n{}", 400),
+        (b"POST /in HTTP/1.0\r\ncontent-length: 2\r\n\r\n{}", 200),
+        (b"POST /in HTTP/1.1\r\nHOST: a\r\ncontent-length: 2\r\n\r\n{}", 200),
+    ],
+    ids=["none-1.1", "two", "none-1.0", "one"],
+)
+async def test_exactly_one_host_is_required(head: bytes, status: int) -> None:
+    async with _serving() as port:
+        answers = await _statuses(port, [head], 1)
+    assert [code for code, _ in answers] == [status]
+
+
+# --- time ---------------------------------------------------------------------------------------
+
+QUICK = HeadLimits(head_timeout=0.5, body_idle_timeout=1.0)
+
+
+async def _answer_to(port: int, chunks: list[bytes], gap: float) -> tuple[int, bytes] | None:
+    """Send the chunks `gap` seconds apart, stopping early if the server answers; the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        answered = asyncio.ensure_future(reader.read(1000))
+        for chunk in chunks:
+            if answered.done():
+                break
+            writer.write(chunk)
+            await asyncio.sleep(gap)
+        data = await asyncio.wait_for(answered, timeout=10)
+        if not data:
+            return None
+        return int(data.split()[1]), data.rpartition(b"\r\n\r\n")[2]
+    finally:
+        writer.close()
+
+
+async def test_a_connection_that_sends_nothing_is_answered_408_and_closed() -> None:
+    async with _serving(QUICK) as port:
+        assert await _answer_to(port, [], 0) == (408, b"Request not received in time.")
+
+
+async def test_a_head_trickled_a_byte_at_a_time_is_cut_off_at_its_deadline() -> None:
+    head = _post(b"{}")
+    async with _serving(QUICK) as port:
+        answer = await _answer_to(port, [head[i:i + 1] for i in range(len(head))], 0.05)
+    assert answer == (408, b"Request not received in time.")  # long before ~5 s of trickle
+
+
+async def test_a_body_that_stops_is_answered_408() -> None:
+    request = _post(b"x" * 1000)
+    async with _serving(QUICK) as port:
+        answer = await _answer_to(port, [request[:-500]], 0)
+    assert answer == (408, b"Request not received in time.")
+
+
+async def test_a_slow_but_steady_body_is_served() -> None:
+    request = _post(b"y" * 40)
+    head_end = request.index(b"\r\n\r\n") + 4
+    chunks = [request[:head_end]] + [request[i:i + 1] for i in range(head_end, len(request))]
+    async with _serving(QUICK) as port:
+        # 40 body bytes over ~2 s: four times the idle timeout in all, never idle that long.
+        answer = await _answer_to(port, chunks, 0.05)
+    assert answer == (200, b"40")
+
+
+async def test_a_second_request_left_unfinished_on_a_kept_alive_connection_is_cut_off() -> None:
+    async with _serving(QUICK) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(_post(b"{}"))
+            first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n2"), timeout=10)
+            writer.write(b"POST /in HTTP/1.1\r\nhost: x\r\n")
+            second = await asyncio.wait_for(reader.read(1000), timeout=10)
+        finally:
+            writer.close()
+    assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 408")

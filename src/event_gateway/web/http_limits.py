@@ -1,4 +1,5 @@
-"""Limits on the HTTP request head, enforced while it is parsed.
+"""Limits on the HTTP request head and on the time a request takes to arrive, enforced
+while it is parsed.
 
 httptools buffers a request's head without bound (measured: one 8 MB header and
 100,000 headers were accepted), and an ASGI middleware only runs after the whole head
@@ -13,10 +14,23 @@ bounds what the parser may be holding; the fields the parser completes count by 
 own length, which bounds a head that arrives whole. Body bytes that came in the same
 read as the end of the head never count (before 2026-12-03 they did, and a body of more
 than 64 KiB written with its head was refused 431).
+
+Time: uvicorn's only timer is keep-alive, armed after a response. A client that sends
+nothing, or sends its head or body a byte at a time, held its connection for ever, and
+some thousands of them starve every other client (slowloris). So a head must be complete
+within `head_timeout` of the connection or of its first byte, and a body may not pause
+for longer than `body_idle_timeout` (a slow but steady upload is fine). Either answers
+408 and closes. Pauses that are the server's doing (reading paused for flow control, a
+pipelined request waiting its turn) never count.
+
+A head must also name exactly one Host (RFC 9112 §3.2: 400 when HTTP/1.1 names none, or
+any version names several): the server answers one site, but a proxy in front of it may
+read the request differently.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -29,6 +43,8 @@ class HeadLimits:
     max_head_bytes: int = 64 * 1024
     max_header_fields: int = 100
     max_target_bytes: int = 8 * 1024
+    head_timeout: float = 30.0
+    body_idle_timeout: float = 30.0
 
 
 class _HeadRefused(Exception):
@@ -52,10 +68,22 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
             self._in_head = True
             self._message_ended = False
             self._fields = 0
+            self._hosts = 0
             self._refusal: _HeadRefused | None = None
+            self._timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm(limits.head_timeout)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             if not self._in_head:
+                if self._timer is not None:  # a body arriving: its idle time starts again
+                    self._arm(limits.body_idle_timeout)
                 super().data_received(data)
                 return
             self._message_ended = False
@@ -72,6 +100,9 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
             super().on_message_begin()
             self._fields = 0
             self._field_bytes = 0
+            self._hosts = 0
+            if self._timer is None:  # a later request on the connection: its own deadline
+                self._arm(limits.head_timeout)
 
         def on_url(self, url: bytes) -> None:
             super().on_url(url)
@@ -88,17 +119,49 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
                 self._refusal = _HeadRefused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many header fields.")
                 raise self._refusal
             self._count_field_bytes(len(name) + len(value) + 4)  # ": " and CRLF
+            if len(name) == 4 and name.lower() == b"host":
+                self._hosts += 1
             super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
+            if self._hosts > 1 or (self._hosts == 0 and self.parser.get_http_version() == "1.1"):
+                # Raised inside a parser callback, as in on_url.
+                self._refusal = _HeadRefused(HTTPStatus.BAD_REQUEST, "Exactly one Host header is required.")
+                raise self._refusal
             self._in_head = False
+            self._arm(limits.body_idle_timeout)
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
+            self._disarm()
             super().on_message_complete()
             self._in_head = True
             self._message_ended = True
             self._head_bytes = 0
+
+        def _arm(self, seconds: float) -> None:
+            self._disarm()
+            self._timer = self.loop.call_later(seconds, self._timed_out)
+
+        def _disarm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _timed_out(self) -> None:
+            self._timer = None
+            if self.transport.is_closing():
+                return
+            if self.flow.read_paused or self.pipeline:
+                # Waiting on us (reading paused, a pipelined request queued), not on the
+                # client: the clock starts again.
+                self._arm(limits.head_timeout if self._in_head else limits.body_idle_timeout)
+                return
+            # In a head, `cycle` is still the previous request's (already answered).
+            if not self._in_head and self.cycle is not None and self.cycle.response_started:
+                self.transport.close()  # too late for a 408: the answer is under way
+                return
+            self._refuse(_HeadRefused(HTTPStatus.REQUEST_TIMEOUT, "Request not received in time."))
 
         def _count_field_bytes(self, size: int) -> None:
             self._field_bytes += size
