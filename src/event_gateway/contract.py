@@ -47,6 +47,8 @@ class MethodSpec:
     api: ApiSpec
     success_status: int
     beacon: bool
+    # Other HTTP statuses a REST answer can carry (OpenAPI); empty: the dialect's table.
+    statuses: tuple[int, ...]
     # The API's limits followed by the method's own.
     limits: tuple[LimitSpec, ...]
 
@@ -106,6 +108,7 @@ def read_contract(services: Iterable[descriptor.ServiceDescriptor]) -> Contract:
                 api=api,
                 success_status=method_options.success_status or 200,
                 beacon=method_options.beacon,
+                statuses=tuple(method_options.statuses),
                 limits=api.limits + _limits(method_options.limits),
             )
     return Contract(apis=tuple(apis), methods=methods)

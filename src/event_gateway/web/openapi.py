@@ -253,7 +253,13 @@ def _responses(spec: MethodSpec, schemas: SchemaBuilder) -> dict[str, Any]:
             "content": {"application/json": {"schema": schema}},
         }
     table = DIALECT_ERRORS.get(spec.api.error_dialect, DIALECT_ERRORS[""])
+    for code in spec.statuses:
+        if 200 <= code < 300 and status != 204:
+            # A second success status (set by the servicer): the same message.
+            responses[str(code)] = {**responses[str(status)], "description": "Success (also)"}
     for code, (description, schema, example) in sorted(table.items()):
+        if spec.statuses and code not in spec.statuses:
+            continue  # the method declares the statuses it can answer
         if spec.beacon and code != 429:
             continue  # a beacon reports nothing else
         if code == 401 and spec.api.public:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x65ventgateway/v1/options.proto\x12\x0f\x65ventgateway.v1\x1a google/protobuf/descriptor.proto\"a\n\nCredential\x12?\n\x08location\x18\x01 \x01(\x0e\x32#.eventgateway.v1.CredentialLocationR\x08location\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\"z\n\tRateLimit\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n\x04rate\x18\x02 \x01(\tR\x04rate\x12/\n\x02\x62y\x18\x03 \x03(\x0e\x32\x1f.eventgateway.v1.LimitDimensionR\x02\x62y\x12\x14\n\x05\x66ield\x18\x04 \x01(\tR\x05\x66ield\"\xb8\x01\n\nApiOptions\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12#\n\rerror_dialect\x18\x02 \x01(\tR\x0c\x65rrorDialect\x12=\n\x0b\x63redentials\x18\x03 \x03(\x0b\x32\x1b.eventgateway.v1.CredentialR\x0b\x63redentials\x12\x32\n\x06limits\x18\x04 \x03(\x0b\x32\x1a.eventgateway.v1.RateLimitR\x06limits\"\x82\x01\n\rMethodOptions\x12%\n\x0esuccess_status\x18\x01 \x01(\x05R\rsuccessStatus\x12\x32\n\x06limits\x18\x02 \x03(\x0b\x32\x1a.eventgateway.v1.RateLimitR\x06limits\x12\x16\n\x06\x62\x65\x61\x63on\x18\x03 \x01(\x08R\x06\x62\x65\x61\x63on*\x98\x01\n\x12\x43redentialLocation\x12#\n\x1f\x43REDENTIAL_LOCATION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43REDENTIAL_LOCATION_HEADER\x10\x01\x12\x1d\n\x19\x43REDENTIAL_LOCATION_QUERY\x10\x02\x12\x1e\n\x1a\x43REDENTIAL_LOCATION_BEARER\x10\x03*\x84\x01\n\x0eLimitDimension\x12\x1f\n\x1bLIMIT_DIMENSION_UNSPECIFIED\x10\x00\x12\x17\n\x13LIMIT_DIMENSION_KEY\x10\x01\x12\x1d\n\x19LIMIT_DIMENSION_CLIENT_IP\x10\x02\x12\x19\n\x15LIMIT_DIMENSION_FIELD\x10\x03:P\n\x03\x61pi\x12\x1f.google.protobuf.ServiceOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x1b.eventgateway.v1.ApiOptionsR\x03\x61pi:X\n\x06method\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x1e.eventgateway.v1.MethodOptionsR\x06method:B\n\njson_value\x12!.google.protobuf.EnumValueOptions\x18\xbb\x8e\x03 \x01(\tR\tjsonValueB>Z<example.com/event-gateway/gen/eventgateway/v1;eventgatewayv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x65ventgateway/v1/options.proto\x12\x0f\x65ventgateway.v1\x1a google/protobuf/descriptor.proto\"a\n\nCredential\x12?\n\x08location\x18\x01 \x01(\x0e\x32#.eventgateway.v1.CredentialLocationR\x08location\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\"z\n\tRateLimit\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n\x04rate\x18\x02 \x01(\tR\x04rate\x12/\n\x02\x62y\x18\x03 \x03(\x0e\x32\x1f.eventgateway.v1.LimitDimensionR\x02\x62y\x12\x14\n\x05\x66ield\x18\x04 \x01(\tR\x05\x66ield\"\xb8\x01\n\nApiOptions\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12#\n\rerror_dialect\x18\x02 \x01(\tR\x0c\x65rrorDialect\x12=\n\x0b\x63redentials\x18\x03 \x03(\x0b\x32\x1b.eventgateway.v1.CredentialR\x0b\x63redentials\x12\x32\n\x06limits\x18\x04 \x03(\x0b\x32\x1a.eventgateway.v1.RateLimitR\x06limits\"\x9e\x01\n\rMethodOptions\x12%\n\x0esuccess_status\x18\x01 \x01(\x05R\rsuccessStatus\x12\x32\n\x06limits\x18\x02 \x03(\x0b\x32\x1a.eventgateway.v1.RateLimitR\x06limits\x12\x16\n\x06\x62\x65\x61\x63on\x18\x03 \x01(\x08R\x06\x62\x65\x61\x63on\x12\x1a\n\x08statuses\x18\x04 \x03(\x05R\x08statuses*\x98\x01\n\x12\x43redentialLocation\x12#\n\x1f\x43REDENTIAL_LOCATION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43REDENTIAL_LOCATION_HEADER\x10\x01\x12\x1d\n\x19\x43REDENTIAL_LOCATION_QUERY\x10\x02\x12\x1e\n\x1a\x43REDENTIAL_LOCATION_BEARER\x10\x03*\x84\x01\n\x0eLimitDimension\x12\x1f\n\x1bLIMIT_DIMENSION_UNSPECIFIED\x10\x00\x12\x17\n\x13LIMIT_DIMENSION_KEY\x10\x01\x12\x1d\n\x19LIMIT_DIMENSION_CLIENT_IP\x10\x02\x12\x19\n\x15LIMIT_DIMENSION_FIELD\x10\x03:P\n\x03\x61pi\x12\x1f.google.protobuf.ServiceOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x1b.eventgateway.v1.ApiOptionsR\x03\x61pi:X\n\x06method\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x1e.eventgateway.v1.MethodOptionsR\x06method:B\n\njson_value\x12!.google.protobuf.EnumValueOptions\x18\xbb\x8e\x03 \x01(\tR\tjsonValueB>Z<example.com/event-gateway/gen/eventgateway/v1;eventgatewayv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eventgateway.v1.options_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z<example.com/event-gateway/gen/eventgateway/v1;eventgatewayv1'
-  _globals['_CREDENTIALLOCATION']._serialized_start=628
-  _globals['_CREDENTIALLOCATION']._serialized_end=780
-  _globals['_LIMITDIMENSION']._serialized_start=783
-  _globals['_LIMITDIMENSION']._serialized_end=915
+  _globals['_CREDENTIALLOCATION']._serialized_start=656
+  _globals['_CREDENTIALLOCATION']._serialized_end=808
+  _globals['_LIMITDIMENSION']._serialized_start=811
+  _globals['_LIMITDIMENSION']._serialized_end=943
   _globals['_CREDENTIAL']._serialized_start=84
   _globals['_CREDENTIAL']._serialized_end=181
   _globals['_RATELIMIT']._serialized_start=183
@@ -44,5 +44,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIOPTIONS']._serialized_start=308
   _globals['_APIOPTIONS']._serialized_end=492
   _globals['_METHODOPTIONS']._serialized_start=495
-  _globals['_METHODOPTIONS']._serialized_end=625
+  _globals['_METHODOPTIONS']._serialized_end=653
 # @@protoc_insertion_point(module_scope)

@@ -69,11 +69,13 @@ class ApiOptions(_message.Message):
     def __init__(self, name: _Optional[str] = ..., error_dialect: _Optional[str] = ..., credentials: _Optional[_Iterable[_Union[Credential, _Mapping]]] = ..., limits: _Optional[_Iterable[_Union[RateLimit, _Mapping]]] = ...) -> None: ...
 
 class MethodOptions(_message.Message):
-    __slots__ = ("success_status", "limits", "beacon")
+    __slots__ = ("success_status", "limits", "beacon", "statuses")
     SUCCESS_STATUS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     BEACON_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
     success_status: int
     limits: _containers.RepeatedCompositeFieldContainer[RateLimit]
     beacon: bool
-    def __init__(self, success_status: _Optional[int] = ..., limits: _Optional[_Iterable[_Union[RateLimit, _Mapping]]] = ..., beacon: _Optional[bool] = ...) -> None: ...
+    statuses: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, success_status: _Optional[int] = ..., limits: _Optional[_Iterable[_Union[RateLimit, _Mapping]]] = ..., beacon: _Optional[bool] = ..., statuses: _Optional[_Iterable[int]] = ...) -> None: ...
