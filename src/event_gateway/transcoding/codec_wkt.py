@@ -95,6 +95,14 @@ def _wrapper_filler(descriptor: Descriptor, max_depth: int) -> Fill:
     return fill_wrapper
 
 
+_STRING_FORMS = {
+    "google.protobuf.Timestamp": "an RFC 3339 date-time with an offset, years 0001-9999, such as "
+    "2019-01-01T12:59:59-05:00",
+    "google.protobuf.Duration": "a duration in seconds with an 's' suffix, such as 1.5s",
+    "google.protobuf.FieldMask": "comma-separated field paths, such as a.b,c",
+}
+
+
 def _string_form_filler(max_depth: int) -> Fill:
     def fill_string_form(obj: Any, msg: Message, ctx: DecodeContext, depth: int) -> None:
         if depth > max_depth:
@@ -103,8 +111,10 @@ def _string_form_filler(max_depth: int) -> Fill:
             raise type_error("string", obj)
         try:
             msg.FromJsonString(obj)  # type: ignore[attr-defined]
-        except Exception as exc:  # the WKT parsers raise assorted types on bad text
-            raise DecodeError("invalid", f"bad {msg.DESCRIPTOR.name}: {exc}") from None
+        except Exception:  # the WKT parsers raise assorted types on bad text
+            # Their own words quote strptime formats and cut-off input: say what is wanted.
+            expected = _STRING_FORMS.get(msg.DESCRIPTOR.full_name, "the type's JSON form")
+            raise DecodeError("invalid", f"not {expected}") from None
 
     return fill_string_form
 
