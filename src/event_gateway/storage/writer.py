@@ -103,10 +103,20 @@ class GroupCommitQueue:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        # (loop time, succeeded) of the last commit: readiness reads it.
+        self._last_commit: tuple[float, bool] | None = None
 
     @property
     def queue_rows(self) -> int:
         return self._rows
+
+    def committed_within(self, seconds: float) -> bool:
+        """Whether the last commit succeeded, less than `seconds` ago."""
+        last = self._last_commit
+        if last is None:
+            return False
+        at, succeeded = last
+        return succeeded and asyncio.get_running_loop().time() - at < seconds
 
     def start(self) -> asyncio.Task[None]:
         """Start draining (writes made before start() wait for it); idempotent."""
@@ -202,6 +212,7 @@ class GroupCommitQueue:
             failure = errors.Internal("storing the events failed")
             failure.__cause__ = exc
         seconds = loop.time() - started
+        self._last_commit = (loop.time(), failure is None)
 
         if failure is None:
             for key, owner in plan.owners.items():
