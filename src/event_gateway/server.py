@@ -195,7 +195,7 @@ async def build_gateway(
     engine = create_engine(settings.database.get_secret_value())
     writer = GroupCommitWriter(engine, settings.writer, observer=metrics.writer_observer())
     writer.start()
-    catalog = SqlCatalog(engine)
+    catalog = SqlCatalog(engine, retry_after=settings.writer.retry_after)
     throttle_store, redis_client = throttle_store_for(settings, metrics)
     authenticator = Authenticator(
         catalog, failure_store=throttle_store, failure_rate=settings.throttle.auth_failures

@@ -258,6 +258,17 @@ async def test_interaction_store_failure_is_accepted_not_success(writer, catalog
     assert ("x-http-code", "202") in ctx.trailing_metadata()
 
 
+async def test_interaction_catalogue_failure_is_accepted_not_503(writer, catalog, settings) -> None:
+    async def unreachable(number: int) -> None:
+        raise errors.Unavailable("the database is unavailable", retry_after=1)
+
+    catalog.tenant_by_number = unreachable  # type: ignore[method-assign]
+    req = pb.RecordInteractionRequest(tenant_id=1, type=pb.INTERACTION_KIND_CALL_CLICK)
+    resp, ctx = await interaction(writer, catalog, settings, req)
+    assert resp.status == "accepted" and writer.calls == 0
+    assert ("x-http-code", "202") in ctx.trailing_metadata()
+
+
 async def test_interaction_keeps_trailing_metadata_set_by_interceptors(writer, catalog, settings) -> None:
     req = pb.RecordInteractionRequest(tenant_id=99, type=pb.INTERACTION_KIND_VIEW)
     _, ctx = await interaction(writer, catalog, settings, req, FakeContext(trailing=[("x-ratelimit-remaining", "5")]))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from event_gateway import errors
 from event_gateway.storage import admin
 from event_gateway.storage.catalog import SqlCatalog, TtlCache
 from event_gateway.storage.engine import create_engine
@@ -60,3 +61,17 @@ async def test_cache_is_cleared_when_full() -> None:
         assert await cache.get(n, lambda n=n: load(n)) == n  # type: ignore[misc]
     # 1 and 2 cached; 3 overflows and clears; 1 is loaded again.
     assert loads == [1, 2, 3, 1]
+
+
+async def test_a_lookup_the_database_cannot_answer_is_unavailable_with_retry_advice(tmp_path: Path) -> None:
+    # A database file in a directory that does not exist: every connection fails.
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'catalog.db'}", create_schema=False)
+    catalog = SqlCatalog(engine, retry_after=3)
+    try:
+        for lookup in (catalog.tenant_by_id("acme"), catalog.tenant_by_number(1), catalog.api_key("k")):
+            with pytest.raises(errors.Unavailable) as caught:
+                await lookup
+            # 503 + Retry-After over REST: clients are told when to come back.
+            assert caught.value.retry_after == 3
+    finally:
+        await engine.dispose()

@@ -209,19 +209,19 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         if violations:
             raise errors.InvalidArgument("The given data was invalid.", violations)
 
-        # Both outcomes do the same work - one lookup, one single-row write - so that
-        # neither the body nor the time taken tells an unknown tenant from a known one.
-        # The event for an unknown tenant is quarantined, not dropped.
-        tenant = _public(await self._catalog.tenant_by_number(request.tenant_id))
-        receipt = common.receipt(
-            current_scope(),
-            tenant.id if tenant else "",
-            common.request_headers(context),
-            self._settings,
-            self._clock,
-        )
-        payload = common.payload_of(request)
         try:
+            # Both outcomes do the same work - one lookup, one single-row write - so that
+            # neither the body nor the time taken tells an unknown tenant from a known one.
+            # The event for an unknown tenant is quarantined, not dropped.
+            tenant = _public(await self._catalog.tenant_by_number(request.tenant_id))
+            receipt = common.receipt(
+                current_scope(),
+                tenant.id if tenant else "",
+                common.request_headers(context),
+                self._settings,
+                self._clock,
+            )
+            payload = common.payload_of(request)
             if tenant is None:
                 await self._writer.write([], [receipt.rejected("tenant_id: unknown tenant", payload)])
             else:
@@ -233,8 +233,9 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
                 await self._writer.write([record])
                 return pb.RecordInteractionResponse(status="success")
         except errors.GatewayError:
-            # Documented: a processing error is answered 202 like an unknown tenant.
-            # Nothing was stored, and the client was not told "success".
+            # Documented: a processing error (the catalogue or the store unreachable) is
+            # answered 202 like an unknown tenant. Nothing was stored, and the client was
+            # not told "success".
             log.warning("interaction not stored", exc_info=True)
         answer_with_http_status(context, 202)
         return pb.RecordInteractionResponse(status="accepted")

@@ -110,10 +110,13 @@ class SqlCatalog:
         key_ttl: float = DEFAULT_TTL,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
+        retry_after: float = 1.0,
     ) -> None:
         """`ttl` caches tenants and products; `key_ttl` (keep it ≤ 5 s) caches API keys,
-        bounding how long a revoked key keeps working. 0 disables a cache."""
+        bounding how long a revoked key keeps working. 0 disables a cache. `retry_after`
+        is the advice a lookup failed by an unreachable database carries (the writer's)."""
         self._engine = engine
+        self._retry_after = retry_after
         self._tenants: TtlCache[Tenant | None] = TtlCache(ttl, max_entries, clock)
         self._products: TtlCache[bool] = TtlCache(ttl, max_entries, clock)
         self._keys: TtlCache[ApiKeyRecord | None] = TtlCache(key_ttl, max_entries, clock)
@@ -165,7 +168,7 @@ class SqlCatalog:
             async with self._engine.connect() as connection:
                 return (await connection.execute(query)).first()
         except STORE_ERRORS as exc:
-            raise unavailable(exc) from exc
+            raise unavailable(exc, self._retry_after) from exc
 
 
 def tenant_record(row: Any) -> Tenant:
