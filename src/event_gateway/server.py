@@ -142,6 +142,9 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
         error_renderer=error_renderer,
         tolerant_elements=batch_field,
         undecodable_elements_key=UNDECODABLE_ELEMENTS_KEY,
+        # REST calls go through the same chain as gRPC ones, refused ones included: a
+        # malformed body is authenticated and spends the caller's rate limits.
+        dispatch_refusals=True,
     )
 
 

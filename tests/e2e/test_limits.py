@@ -66,6 +66,47 @@ async def test_rest_and_grpc_share_one_bucket_and_answer_alike(sqlite_db: str, t
         gateway.stop()
 
 
+@pytest.mark.parametrize(
+    ("path", "credentials", "malformed"),
+    [
+        ("/api/v1/events", "header", b'{"events": ['),
+        ("/create-events", "query", b"[{"),
+        ("/v2/events", "bearer", b'{"clicks": 5}'),
+    ],
+)
+def test_malformed_bodies_are_authenticated_and_spend_the_limit(
+    sqlite_db: str, tmp_path: Path, path: str, credentials: str, malformed: bytes
+) -> None:
+    # REST calls pass through the same chain as gRPC ones, refused ones too: a body the
+    # transcoder cannot read is still authenticated and counted (before 2026-12-03 it
+    # was answered before the chain, so malformed requests were never limited).
+    key = create_key(sqlite_db, "acme", "--limit", "per_key=3/minute")
+    gateway = Gateway(sqlite_db)
+    gateway.start(tmp_path)
+
+    def send(body: bytes, key: str | None = key) -> httpx.Response:
+        headers = {"content-type": "application/json"}
+        params = {}
+        if key is not None and credentials == "header":
+            headers["x-api-key"] = key
+        elif key is not None and credentials == "bearer":
+            headers["authorization"] = f"Bearer {key}"
+        elif key is not None:
+            params["api_key"] = key
+        return httpx.post(f"{gateway.base_url}{path}", content=body, headers=headers, params=params)
+
+    try:
+        refused = [send(malformed) for _ in range(3)]
+        assert [r.status_code for r in refused] in ([400] * 3, [422] * 3)
+        assert [r.headers["x-ratelimit-remaining"] for r in refused] == ["2", "1", "0"]
+        # The key's budget is spent: even a good request is now throttled.
+        assert send(b"{}" if path != "/create-events" else b"[]").status_code == 429
+        # Without a key, a malformed body is refused for the key first.
+        assert send(malformed, key=None).status_code in (401, 422)
+    finally:
+        gateway.stop()
+
+
 async def test_failed_authentications_spend_no_tenant_quota(sqlite_db: str, tmp_path: Path) -> None:
     key = create_key(sqlite_db, "acme", "--limit", "per_key=2/minute")
     key_id = key.split("_")[1]

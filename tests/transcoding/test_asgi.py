@@ -6,11 +6,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from google.rpc import status_pb2
 
 from echo_support import compile_echo
 
 from event_gateway.transcoding.asgi import TranscodingApp, TranscodingOptions
-from event_gateway.transcoding.dispatch import CallOutcome
+from event_gateway.transcoding.dispatch import CallOutcome, Refused
 from event_gateway.transcoding.errors import HttpResponse, RpcFailure
 from event_gateway.transcoding.rules import routes_for_service
 
@@ -165,3 +166,20 @@ async def test_a_query_value_that_is_not_utf8_is_400_without_the_value(echo: Any
         r = await c.post(f"/v1/echo/a?{query}", json={})
     assert r.status_code == 400 and r.json()["code"] == 3
     assert "secret" not in r.text and dispatcher.calls == []
+
+
+async def test_dispatch_refusals_hands_a_malformed_request_on_with_its_credentials(echo: Any) -> None:
+    dispatcher = Fixed(CallOutcome(None, status_pb2.Status(code=16, message="who are you")))
+    credentials = {"api_key": "x-api-key"}
+    async with client(echo, dispatcher, dispatch_refusals=True, query_to_metadata=lambda m: credentials) as c:
+        bad_body = await c.post("/v1/echo/a?api_key=k1", content=b"{nope",
+                                headers={"content-type": "application/json", "user-agent": "t"})
+        too_big = await c.post("/v1/echo/a", content=b"x" * (2 << 20),
+                               headers={"content-type": "application/json"})
+    # What the chain answered is the answer (here: the key was refused first).
+    assert bad_body.status_code == 401 and bad_body.json()["message"] == "who are you"
+    (_, request, metadata, _), = dispatcher.calls
+    assert isinstance(request, Refused) and request.status.code == 3
+    assert dict(metadata) == {"user-agent": "t", "x-api-key": "k1"}
+    # Only malformed (400) requests are handed on; a 413 is answered at once.
+    assert too_big.status_code == 413 and len(dispatcher.calls) == 1

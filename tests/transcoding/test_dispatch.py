@@ -8,7 +8,7 @@ from grpc import aio
 from grpc_status import rpc_status
 
 from event_gateway.transcoding.context import InProcessContext, format_peer, peer_host
-from event_gateway.transcoding.dispatch import InProcessDispatcher
+from event_gateway.transcoding.dispatch import InProcessDispatcher, Refused
 
 S = wrappers_pb2.StringValue
 METHOD = "/t.Svc/Call"
@@ -147,3 +147,35 @@ async def test_context_surface() -> None:
     context.finish()
     assert context.done() and done == [context]
     assert InProcessContext((), "p", timeout=10).time_remaining() > 9
+
+
+async def test_a_refused_request_passes_the_interceptors_and_never_reaches_the_servicer() -> None:
+    log: list[str] = []
+
+    async def servicer(request: Any, context: Any) -> Any:
+        log.append("servicer")
+        return S()
+
+    class Counting(aio.ServerInterceptor):
+        async def intercept_service(self, continuation: Any, details: Any) -> Any:
+            inner = (await continuation(details)).unary_unary
+
+            async def counted(request: Any, context: Any) -> Any:
+                log.append("counted")
+                context.set_trailing_metadata((("x-remaining", "4"),))
+                return await inner(request, context)
+            return grpc.unary_unary_rpc_method_handler(counted)
+
+    refusal = status_pb2.Status(code=3, message="body: not JSON")
+    refusal.details.add().Pack(error_details_pb2.BadRequest(
+        field_violations=[error_details_pb2.BadRequest.FieldViolation(field="body", description="not JSON")]))
+    outcomes = [
+        await dispatcher.call(METHOD, Refused(refusal), (("k", "v"),), "ipv4:1.2.3.4:5")
+        for dispatcher in (dispatcher_for(servicer, [Counting()]), dispatcher_for(servicer))
+    ]
+    assert all(o.status == refusal and o.response is None for o in outcomes)
+    # Counted once (with interceptors), its trailers kept; the servicer never ran.
+    assert outcomes[0].trailing_metadata == (("x-remaining", "4"),)
+    assert log == ["counted"]
+    ok = await dispatcher_for(servicer, [Counting()]).call(METHOD, S(value="x"), (("k", "v"),), "p")
+    assert ok.status is None and log == ["counted", "counted", "servicer"]

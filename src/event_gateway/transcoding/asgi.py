@@ -31,7 +31,7 @@ from .body import (
 from .codec import CodecOptions, ElementFailure, MessageCodec
 from .codec_scalar import DecodeError
 from .context import format_peer
-from .dispatch import CallOutcome, Dispatcher
+from .dispatch import CallOutcome, Dispatcher, Refused
 from .errors import (
     ErrorRenderer,
     HttpResponse,
@@ -116,6 +116,11 @@ class TranscodingOptions:
     # value), for APIs that answer for each element of a batch (partial success).
     tolerant_elements: Callable[[MethodDescriptor], str | None] = _no_field
     undecodable_elements_key: str = "transcoding-undecodable-elements-bin"
+    # A request refused as malformed (400: its body or query could not be read) is still
+    # dispatched, as `dispatch.Refused`, so the interceptors authenticate, rate-limit and
+    # observe it as any call; beneath them it is answered with the same refusal. False:
+    # answered at once, as grpc-gateway does (nothing behind the transcoder sees it).
+    dispatch_refusals: bool = False
 
 
 class _Plan:
@@ -277,6 +282,7 @@ class TranscodingApp:
             ))
         metadata: list[tuple[str, Any]] = []
         content_type = content_length = content_encoding = None
+        query: list[tuple[str, str]] = []
         incoming = self._incoming
         for name, value in scope["headers"]:
             if name in incoming:
@@ -304,7 +310,10 @@ class TranscodingApp:
         except BodyError as err:
             failure = make_failure(err.code, err.message, http_status=err.http_status, method=method)
         if failure is not None:
-            return _render(plan.renderer, failure)
+            if not self.options.dispatch_refusals or failure.status.code != _INVALID_ARGUMENT:
+                return _render(plan.renderer, failure)
+            request = Refused(failure.status)
+            metadata = _headers_and_credentials(plan, metadata, query)
         client = scope.get("client") or (None, None)
         outcome = await self._dispatcher.call(
             plan.route.rpc_name, request, tuple(metadata), format_peer(client[0], client[1])
@@ -380,6 +389,24 @@ class TranscodingApp:
         if len(self._outgoing_names) < 1024:
             self._outgoing_names[key] = name
         return name
+
+
+_INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+def _headers_and_credentials(
+    plan: _Plan, metadata: list[tuple[str, Any]], query: list[tuple[str, str]]
+) -> list[tuple[str, Any]]:
+    """The metadata a refused request is dispatched with: its headers and its query
+    credentials (so it is authenticated like any call), nothing decoding may have added."""
+    kept = [(key, value) for key, value in metadata if isinstance(value, str)]
+    names = {key for key, _ in kept}
+    for name, value in query:
+        key = plan.credential_params.get(name)
+        if key is not None and key not in names:
+            kept.append((key, value))
+            names.add(key)
+    return kept
 
 
 def _inside(path: str, field_: FieldDescriptor | None) -> bool:

@@ -22,7 +22,7 @@ from google.rpc import status_pb2
 from grpc import aio
 
 from .context import InProcessContext, Metadata
-from .status import code_number
+from .status import code_number, status_code_from_number
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,16 @@ class CallOutcome:
     status: status_pb2.Status | None = None
     initial_metadata: Metadata = ()
     trailing_metadata: Metadata = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """In place of a request the transcoder refused (`status` says why), dispatched all
+    the same (`TranscodingOptions.dispatch_refusals`), so the interceptors see the call
+    as they see any other: authenticated, counted against rate limits, observed. Beneath
+    them the in-process dispatcher answers it with `status`; no servicer receives one."""
+
+    status: status_pb2.Status
 
 
 class Dispatcher(Protocol):
@@ -122,12 +132,14 @@ class InProcessDispatcher:
         self._handlers: dict[str, grpc.RpcMethodHandler | None] = {}
         self._per_method = per_method_interceptors
         self._resolved: dict[str, grpc.RpcMethodHandler | None] = {}
+        self._refusing: dict[str, grpc.RpcMethodHandler | None] = {}
 
     # -- registration (the grpc.Server surface generated code uses) ----------------
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[grpc.GenericRpcHandler]) -> None:
         self._generic.extend(generic_rpc_handlers)
         self._handlers.clear()
         self._resolved.clear()
+        self._refusing.clear()
 
     def add_registered_method_handlers(
         self, service_name: str, method_handlers: Mapping[str, grpc.RpcMethodHandler]
@@ -136,6 +148,7 @@ class InProcessDispatcher:
             self._registered[f"/{service_name}/{name}"] = handler
         self._handlers.clear()
         self._resolved.clear()
+        self._refusing.clear()
 
     # -- handler resolution ------------------------------------------------------
     def _query_handlers(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -154,7 +167,12 @@ class InProcessDispatcher:
 
     async def _intercept(self, index: int, details: grpc.HandlerCallDetails) -> Any:
         if index == len(self._interceptors):
-            return self._query_handlers(details)
+            # One wrapper per method, kept: interceptors reuse their wrapping while the
+            # handler beneath them is the same object.
+            method = details.method
+            if method not in self._refusing:
+                self._refusing[method] = _refusing(self._query_handlers(details))
+            return self._refusing[method]
 
         def continuation(d: grpc.HandlerCallDetails) -> Awaitable[Any]:
             return self._intercept(index + 1, d)
@@ -178,6 +196,8 @@ class InProcessDispatcher:
     async def call(
         self, method: str, request: Message, metadata: Metadata, peer: str
     ) -> CallOutcome:
+        if type(request) is Refused and not self._interceptors:
+            return CallOutcome(None, request.status)
         context = InProcessContext(metadata, peer)
         try:
             handler = self._resolved.get(method) if self._per_method else None
@@ -221,6 +241,27 @@ class InProcessDispatcher:
         return await result if inspect.isawaitable(result) else result
 
 
+def _refusing(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:
+    """The servicer's handler, answering a `Refused` request with its status instead
+    (beneath the interceptors, which await it)."""
+    if handler is None or handler.unary_unary is None:
+        return handler
+    inner = handler.unary_unary
+
+    async def behaviour(request: Any, context: Any) -> Any:
+        if type(request) is Refused:
+            return await _refuse(request.status, context)
+        result = inner(request, context)
+        return await result if inspect.isawaitable(result) else result
+
+    return handler._replace(unary_unary=behaviour)
+
+
+async def _refuse(status: status_pb2.Status, context: Any) -> None:
+    trailing = ((STATUS_DETAILS_KEY, status.SerializeToString()),) if status.details else ()
+    await context.abort(status_code_from_number(status.code), status.message, trailing)
+
+
 class UpstreamDispatcher:
     """Proxy mode: forwards each call to a gRPC server over a ``grpc.aio`` channel."""
 
@@ -254,6 +295,8 @@ class UpstreamDispatcher:
     async def call(
         self, method: str, request: Message, metadata: Metadata, peer: str
     ) -> CallOutcome:
+        if type(request) is Refused:
+            return CallOutcome(None, request.status)  # nothing to send: refused here
         metadata = tuple(
             (self._user_agent_key, value) if key == "user-agent" else (key, value)
             for key, value in metadata
