@@ -411,9 +411,7 @@ def _headers_and_credentials(
 
 def _inside(path: str, field_: FieldDescriptor | None) -> bool:
     """Whether a decoding error's path lies within an element of `field_`."""
-    return field_ is not None and (
-        path.startswith(f"{field_.json_name}[") or path.startswith(f"{field_.name}[")
-    )
+    return field_ is not None and path.startswith((f"{field_.json_name}[", f"{field_.name}["))
 
 
 def _describe(failures: Iterable[ElementFailure]) -> bytes:
