@@ -128,6 +128,13 @@ def test_conversion_beacon_swallows_bad_bodies(deployment: Deployment, content: 
     assert response.json()["status"] == "skipped"
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_conversion_with_another_method_is_405_not_a_beacon(deployment: Deployment, method: str) -> None:
+    response = httpx.request(method, f"{deployment.gateway.base_url}/api/v1/analytics/conversion")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert "message" in response.json()
+
+
 def test_conversion_as_text_plain_beacon_is_stored(deployment: Deployment) -> None:
     before = storefront_count(deployment)
     response = httpx.post(

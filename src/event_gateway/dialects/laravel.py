@@ -108,8 +108,10 @@ def render(failure: RpcFailure) -> HttpResponse:
         return json_response(
             429, {"message": "Too Many Attempts."}, failure, decoded.retry_after_header()
         )
-    if spec is not None and spec.beacon:
+    if spec is not None and spec.beacon and failure.http_status != 405:
         # navigator.sendBeacon cannot read the answer and the page must not be disturbed.
+        # A wrong method is no beacon (sendBeacon always POSTs): 405 with Allow, as
+        # Laravel's router answers it before any controller runs.
         return json_response(200, {"status": "skipped"}, failure)
     if is_overloaded(decoded):
         return json_response(
