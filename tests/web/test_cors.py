@@ -113,3 +113,11 @@ async def test_requests_without_origin_pass_untouched() -> None:
         plain_options = await client.options(PUBLIC)  # no preflight headers: the app's
     assert r.headers["vary"] == "Accept" and "access-control-allow-origin" not in r.headers
     assert plain_options.status_code == 202
+
+
+async def test_preflight_allows_the_request_id_and_trace_context_headers() -> None:
+    requested = "content-type, x-api-key, x-request-id, traceparent, tracestate, baggage, sentry-trace"
+    async with _client() as client:
+        r = await client.options(PRIVATE, headers=_preflight("https://shop.example", headers=requested))
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-headers"] == requested

@@ -29,7 +29,11 @@ from event_gateway.config import CorsSettings
 from event_gateway.web.responses import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_ALLOW_HEADERS = frozenset(
-    {"content-type", "x-api-key", "authorization", "content-encoding", "accept", "x-requested-with"}
+    {"content-type", "x-api-key", "authorization", "content-encoding", "accept", "x-requested-with",
+     # The request id the gateway logs, and the trace context that browser tracing
+     # (OpenTelemetry, Sentry) adds to requests it is told to propagate to: refusing
+     # them would fail a shop's every event once tracing reaches the gateway.
+     "x-request-id", "traceparent", "tracestate", "baggage", "sentry-trace"}
 )
 # Headers scripts may read: rate-limit state and when to retry.
 DEFAULT_EXPOSE_HEADERS = (
