@@ -249,7 +249,10 @@ async def build_gateway(
         return writer.queue_rows + 100 <= settings.writer.queue_rows
 
     checks = [ReadinessCheck("database", database_ready), ReadinessCheck("writer", writer_not_saturated)]
-    if redis_client is not None:
+    if redis_client is not None and not settings.throttle.fail_open:
+        # Failing open, the gateway serves through a Redis outage; every instance shares
+        # that Redis, so counting it here would take them all out of rotation at once.
+        # The outage shows in metrics (throttle store failures) instead.
         checks.append(ReadinessCheck("redis", redis_client.ping))
     asgi_app, readiness = gateway_web_app(transcoder, contract, settings, metrics, checks)
 

@@ -164,3 +164,20 @@ async def test_two_gateways_share_one_limit_through_redis(
     finally:
         first.stop()
         second.stop()
+
+
+@pytest.mark.parametrize(("fail_open", "ready", "answer"), [("true", 200, 200), ("false", 503, 503)])
+def test_an_unreachable_redis_is_unready_only_when_failing_closed(
+    sqlite_db: str, tmp_path: Path, fail_open: str, ready: int, answer: int
+) -> None:
+    key = create_key(sqlite_db, "acme")
+    # Port 9 (discard) on loopback: nothing listens, so every Redis call fails at once.
+    env = {"EVENT_GATEWAY_REDIS_URL": "redis://127.0.0.1:9/0", "EVENT_GATEWAY_THROTTLE__FAIL_OPEN": fail_open}
+    gateway = Gateway(sqlite_db, env=env)
+    gateway.start(tmp_path)
+    try:
+        assert httpx.get(f"{gateway.base_url}/readyz", timeout=30).status_code == ready
+        response = httpx.post(f"{gateway.base_url}/api/v1/events", json=BODY, headers={"x-api-key": key}, timeout=30)
+        assert response.status_code == answer
+    finally:
+        gateway.stop()
