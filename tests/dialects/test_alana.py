@@ -97,4 +97,18 @@ def test_internal_error_hides_the_detail() -> None:
 def test_body_too_large_keeps_413() -> None:
     response = render(body_too_large(ALANA))
     assert response.status == 413
-    assert json_of(response)["code"] == "resource_exhausted"
+    assert json_of(response)["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status", "name"),
+    [("INVALID_ARGUMENT", 415, "unsupported_media_type"), ("UNIMPLEMENTED", 405, "method_not_allowed")],
+)
+def test_transport_refusals_are_named_by_what_the_client_did(code: str, http_status: int, name: str) -> None:
+    import grpc
+
+    from event_gateway.transcoding.errors import make_failure
+
+    refusal = make_failure(getattr(grpc.StatusCode, code), "refused", http_status=http_status)
+    response = render(refusal)
+    assert response.status == http_status and json_of(response)["code"] == name

@@ -55,7 +55,7 @@ def _render_status(decoded: Decoded, failure: RpcFailure) -> HttpResponse:
         return json_response(401, body(INVALID_KEY, "invalid_api_key"), failure)
     if failure.http_status >= 500:
         return json_response(failure.http_status, body("Internal error", "internal_error"), failure)
-    return json_response(failure.http_status, body(decoded.message, _code_name(code)), failure)
+    return json_response(failure.http_status, body(decoded.message, _code_name(code, failure.http_status)), failure)
 
 
 def _invalid(decoded: Decoded, failure: RpcFailure) -> HttpResponse:
@@ -70,5 +70,15 @@ def _invalid(decoded: Decoded, failure: RpcFailure) -> HttpResponse:
     return json_response(400, body(message, code, details), failure)
 
 
-def _code_name(code: grpc.StatusCode) -> str:
-    return str(code.name).lower()
+def _code_name(code: grpc.StatusCode, http_status: int) -> str:
+    # The transport's own refusals are named by what the client did, not by the gRPC
+    # code they travel as (415 would read "invalid_argument", 405 "unimplemented").
+    return _HTTP_CODES.get(http_status) or str(code.name).lower()
+
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
