@@ -10,7 +10,8 @@ from google.rpc import status_pb2
 
 from echo_support import compile_echo
 
-from event_gateway.transcoding.asgi import TranscodingApp, TranscodingOptions
+from event_gateway.transcoding.asgi import TranscodingApp
+from event_gateway.transcoding.options import TranscodingOptions
 from event_gateway.transcoding.dispatch import CallOutcome, Refused
 from event_gateway.transcoding.errors import HttpResponse, RpcFailure
 from event_gateway.transcoding.rules import routes_for_service

@@ -17,7 +17,8 @@ from grpc import aio
 
 from echo_support import Recorder, compile_echo, make_servicer, start_grpc, start_http
 
-from event_gateway.transcoding.asgi import DEFAULT_INCOMING_HEADERS, TranscodingApp, TranscodingOptions
+from event_gateway.transcoding.asgi import TranscodingApp
+from event_gateway.transcoding.options import DEFAULT_INCOMING_HEADERS, TranscodingOptions
 from event_gateway.transcoding.dispatch import InProcessDispatcher, UpstreamDispatcher
 from event_gateway.transcoding.errors import HttpResponse, RpcFailure, default_error_renderer
 from event_gateway.transcoding.rules import routes_for_service

@@ -12,8 +12,8 @@ from typing import Any
 # public name → module that defines it
 _EXPORTS = {
     "TranscodingApp": "asgi",
-    "TranscodingOptions": "asgi",
-    "DEFAULT_INCOMING_HEADERS": "asgi",
+    "TranscodingOptions": "options",
+    "DEFAULT_INCOMING_HEADERS": "options",
     "Route": "rules",
     "RuleError": "rules",
     "routes_for_service": "rules",
@@ -35,6 +35,7 @@ _EXPORTS = {
     "CallOutcome": "dispatch",
     "Dispatcher": "dispatch",
     "InProcessDispatcher": "dispatch",
+    "Refused": "dispatch",
     "UpstreamDispatcher": "dispatch",
     "run_standalone": "standalone",
     "load_descriptor_set": "standalone",

@@ -17,8 +17,9 @@ import uvicorn
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import FileDescriptor
 
-from .asgi import TranscodingApp, TranscodingOptions
+from .asgi import TranscodingApp
 from .dispatch import UpstreamDispatcher
+from .options import TranscodingOptions
 from .rules import Route, routes_for_files
 
 logger = logging.getLogger(__name__)
