@@ -231,3 +231,21 @@ async def test_catalog_tenants_products_and_keys(backend: Backend) -> None:
     assert await catalog.api_key("unknown") is None
     await backend.revoke_key(key_id)
     assert (await catalog.api_key(key_id)).revoked  # type: ignore[union-attr]
+
+
+async def test_a_nul_character_never_fails_a_group(backend: Backend) -> None:
+    # PostgreSQL text and jsonb hold no NUL: unmended, this event would fail the whole
+    # group (the other caller's event too) and fail again on every retry.
+    writer = await started(backend)
+    nul = EventRecord(api="alana", tenant="t1", event_type="view", received_at=T0,
+                      payload={"a": "x\x00y", "k\x00": ["\x00"]}, visitor_id="v\x00", dedup_key="d\x00")
+    results = await asyncio.gather(writer.write([event()]), writer.write([nul]), writer.write([], [
+        RejectedRecord(api="alana", tenant="t1", reason="r\x00", received_at=T0, payload={"b": "\x00"})]))
+    assert results[:2] == [WriteResult(1, 0), WriteResult(1, 0)]
+    await writer.close()
+    stored = [e for e in await backend.events() if e["visitor_id"] not in (None, "")]
+    (kept,) = stored
+    # Kept as sent where the store can hold it, else with U+FFFD in the NUL's place.
+    assert kept["payload"] in ({"a": "x\x00y", "k\x00": ["\x00"]}, {"a": "x\ufffdy", "k\ufffd": ["\ufffd"]})
+    assert kept["visitor_id"] in ("v\x00", "v\ufffd")
+    assert len(await backend.rejected()) == 1

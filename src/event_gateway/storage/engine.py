@@ -52,6 +52,33 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+# PostgreSQL holds no NUL character, in text or in jsonb ("unsupported Unicode escape
+# sequence"): one event with a "\u0000" in a string would fail its whole group commit,
+# every other caller's events with it, and fail again on each retry. Its place is
+# taken by U+FFFD, the replacement character, so the event is kept and the mark shows.
+NUL_REPLACEMENT = "\ufffd"
+
+
+def without_nul(value: Any) -> Any:
+    """`value` (JSON-like) with every NUL in its strings and keys replaced."""
+    if isinstance(value, str):
+        return value.replace("\x00", NUL_REPLACEMENT)
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
+
+
+def _postgres_json_dumps(value: Any) -> str:
+    text = _json_dumps(value)
+    # orjson writes NUL as the escape \u0000; a backslash the client sent is written
+    # \\, so this finds every NUL (and, rarely, a literal "\u0000" text: harmless).
+    if "\\u0000" in text:
+        text = _json_dumps(without_nul(value))
+    return text
+
+
 def create_engine(
     url: str | sa.URL,
     *,
@@ -78,6 +105,8 @@ def create_engine(
         engine = create_async_engine(target, **options)
         _configure_sqlite(engine, busy_timeout)
         return engine
+    if "json_serializer" not in engine_options:
+        options["json_serializer"] = _postgres_json_dumps
     target, server_settings = split_libpq_options(target)
     connect_args = dict(options.pop("connect_args", {}))
     if server_settings:

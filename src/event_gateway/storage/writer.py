@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from event_gateway import errors
 from event_gateway.config import WriterSettings
 from event_gateway.storage.base import EventRecord, RejectedRecord, WriteResult
-from event_gateway.storage.engine import STORE_ERRORS, unavailable
+from event_gateway.storage.engine import STORE_ERRORS, unavailable, without_nul
 from event_gateway.storage.models import events_table, rejected_table
 
 _log = logging.getLogger(__name__)
@@ -295,25 +295,46 @@ class SqlSink:
         self._insert_rejected = sa.insert(rejected_table())
         self._event_columns = EventRecord._fields
         self._rejected_columns = RejectedRecord._fields
+        # PostgreSQL text holds no NUL (engine.without_nul says why); the payload's JSON
+        # is mended by the engine's serializer, the plain columns here.
+        self._mend_nul = engine.dialect.name == "postgresql"
 
     async def commit(self, batch: Batch) -> set[DedupKey]:
         inserted: set[DedupKey] = set()
         try:
             async with self._engine.begin() as connection:
                 if batch.plain:
-                    await connection.execute(self._insert_plain, [_row(e, self._event_columns) for e in batch.plain])
+                    await connection.execute(self._insert_plain, [self._row(e, self._event_columns) for e in batch.plain])
                 if batch.keyed:
                     result = await connection.execute(
-                        self._insert_keyed, [_row(e, self._event_columns) for e in batch.keyed]
+                        self._insert_keyed, [self._row(e, self._event_columns) for e in batch.keyed]
                     )
                     inserted = {(api, tenant, key) for api, tenant, key in result}
+                    if self._mend_nul:
+                        inserted = self._as_sent(inserted, batch.keyed)
                 if batch.rejected:
                     await connection.execute(
-                        self._insert_rejected, [_row(r, self._rejected_columns) for r in batch.rejected]
+                        self._insert_rejected, [self._row(r, self._rejected_columns) for r in batch.rejected]
                     )
         except STORE_ERRORS as exc:
             raise unavailable(exc) from exc
         return inserted
+
+    @staticmethod
+    def _as_sent(inserted: set[DedupKey], keyed: Sequence[EventRecord]) -> set[DedupKey]:
+        """The inserted keys as the callers know them (a mended key comes back mended)."""
+        sent = {without_nul(e.dedup_key): e.dedup_key for e in keyed if e.dedup_key and "\x00" in e.dedup_key}
+        if not sent:
+            return inserted
+        return {(api, tenant, sent.get(key, key)) for api, tenant, key in inserted}
+
+    def _row(self, record: EventRecord | RejectedRecord, columns: tuple[str, ...]) -> dict[str, Any]:
+        row = _row(record, columns)
+        if self._mend_nul:
+            for name, value in row.items():
+                if type(value) is str and "\x00" in value:
+                    row[name] = without_nul(value)
+        return row
 
 
 def _row(record: EventRecord | RejectedRecord, columns: tuple[str, ...]) -> dict[str, Any]:
