@@ -112,3 +112,12 @@ def test_transport_refusals_are_named_by_what_the_client_did(code: str, http_sta
     refusal = make_failure(getattr(grpc.StatusCode, code), "refused", http_status=http_status)
     response = render(refusal)
     assert response.status == http_status and json_of(response)["code"] == name
+
+
+def test_a_refusal_of_the_whole_body_has_no_dangling_field_prefix() -> None:
+    from event_gateway.transcoding.errors import bad_request
+
+    from .conftest import descriptor_of
+
+    response = render(bad_request("", "expected object, got null", descriptor_of(ALANA), "type"))
+    assert response.status == 400 and json_of(response)["error"] == "expected object, got null"

@@ -66,7 +66,7 @@ def _invalid(decoded: Decoded, failure: RpcFailure) -> HttpResponse:
     message = decoded.message
     if decoded.violations and not decoded.reason:
         # The transcoder's own refusal: its message is "<path>: <one word>".
-        message = "; ".join(f"{v.field}: {v.text}" for v in decoded.violations)
+        message = "; ".join(f"{v.field}: {v.text}" if v.field else v.text for v in decoded.violations)
     return json_response(400, body(message, code, details), failure)
 
 
