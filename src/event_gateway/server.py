@@ -30,6 +30,7 @@ from event_gateway.ingest.common import UNDECODABLE_ELEMENTS_KEY
 from event_gateway.config import Settings
 from event_gateway.contract import Contract, CredentialLocation, default_contract, enum_json_value
 from event_gateway.interceptors import build_interceptors
+from event_gateway.interceptors.drain import DrainGate
 from event_gateway.interceptors.resolved import ResolvedChain
 from event_gateway.observability.access import AccessInterceptor
 from event_gateway.observability.events import CountingWriter
@@ -183,6 +184,7 @@ class Gateway:
     health: health.aio.HealthServicer
     writer: GroupCommitWriter
     close_stores: Callable[[], Any]
+    gate: DrainGate
 
     @property
     def service_names(self) -> list[str]:
@@ -213,10 +215,12 @@ async def build_gateway(
         policy=policy,
     )
 
+    gate = DrainGate()
     grpc_server = grpc.aio.server(
         # Our interceptors choose handlers by method name alone (per-call work is in the
         # wrapped behaviours), so the chain is resolved once per method on both sides.
-        interceptors=[ResolvedChain(interceptors)],
+        # The gate is gRPC's alone: on shutdown it refuses calls not yet started.
+        interceptors=[gate, ResolvedChain(interceptors)],
         options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", settings.max_body_bytes)],
     )
     dispatcher = InProcessDispatcher(interceptors=interceptors, per_method_interceptors=True)
@@ -261,7 +265,8 @@ async def build_gateway(
         await engine.dispose()
 
     return Gateway(
-        settings, contract, grpc_server, asgi_app, readiness, health_servicer, writer, close_stores
+        settings, contract, grpc_server, asgi_app, readiness, health_servicer, writer, close_stores,
+        gate,
     )
 
 
@@ -341,6 +346,7 @@ async def run(
         http_serving=serving,
         readiness=gateway.readiness,
         service_names=["", *gateway.service_names],
+        gate=gateway.gate,
     )
     if not serving.done():
         await serving

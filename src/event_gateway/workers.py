@@ -10,8 +10,9 @@ so /metrics in any worker reports all of them, forwards SIGTERM/SIGINT, restarts
 worker that dies on its own, and exits 0 once every worker has drained.
 
 `graceful_shutdown` is what one worker does on SIGTERM: report NOT_SERVING first (so
-health-checking balancers stop routing here), stop accepting and drain in-flight calls
-on both transports, then flush the writer.
+health-checking balancers stop routing here), answer gRPC calls not yet started
+UNAVAILABLE, stop accepting and drain in-flight calls on both transports, then flush
+the writer.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from event_gateway.config import Settings
+from event_gateway.interceptors.drain import DrainGate
 from event_gateway.observability.metrics import MULTIPROC_ENV, mark_process_dead
 from event_gateway.web.health import set_not_serving
 
@@ -46,6 +48,11 @@ KILL_MARGIN = 5.0
 # so a worker that cannot start (bad database URL) does not spin the CPU.
 STABLE_AFTER = 10.0
 MAX_RESTART_DELAY = 30.0
+# How long no gRPC call may have been refused before stop() is called (grpc-core's
+# queue of calls not yet picked up then looks empty), and the most that waiting takes
+# of shutdown_grace when callers keep calling: a refusal takes well under 1 ms.
+GATE_QUIET = 0.1
+GATE_LIMIT = 1.0
 
 
 # --- one worker -------------------------------------------------------------------------
@@ -61,22 +68,33 @@ async def graceful_shutdown(
     http_serving: asyncio.Task[Any] | None = None,
     readiness: Any = None,
     service_names: Sequence[str] = (),
+    gate: DrainGate | None = None,
 ) -> None:
     """Stop one worker cleanly; returns once everything accepted has been stored.
 
     1. gRPC health NOT_SERVING for every service (and /readyz 503 via `readiness`), before
        anything stops: the reverse of BentoML's order, which stops first.
-    2. Stop accepting and drain, both transports at once, each within `grace` seconds:
-       grpc.aio's stop(grace) refuses new calls and waits for running ones; uvicorn's
+    2. Close the gRPC `gate`: calls not yet started are answered UNAVAILABLE until none
+       has come for GATE_QUIET seconds (see interceptors/drain.py: stop() would cancel
+       those grpc-core holds, and CANCELLED is not retried). Calls running go on.
+    3. Stop accepting and drain, both transports at once, each within what is left of
+       `grace`: grpc.aio's stop() refuses new calls and waits for running ones; uvicorn's
        should_exit closes its listeners and waits for open requests (its
        timeout_graceful_shutdown bounds that; `http_serving` is its serve() task).
-    3. Flush the writer: every write() whose caller was answered is already committed,
+    4. Flush the writer: every write() whose caller was answered is already committed,
        and close() commits whatever is still queued.
     """
     await set_not_serving(health, service_names)
     if readiness is not None:
         readiness.start_draining()
     uvicorn_server.should_exit = True
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    if gate is not None:
+        await gate.close(GATE_QUIET, min(GATE_LIMIT, grace))
+        if gate.refused:
+            logger.info("refused %d gRPC calls with UNAVAILABLE while draining", gate.refused)
+    grace = max(0.0, grace - (loop.time() - began))
     drains = [grpc_server.stop(grace)]
     if http_serving is not None and not http_serving.done():
         drains.append(_within(http_serving, grace))
