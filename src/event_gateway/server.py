@@ -104,14 +104,16 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
         return default_renderer_for(method)
 
     codec = CodecOptions(enum_json_value=enum_json_value)
-    strict_codec = replace(codec, strict_enums=True)
 
     def reading(method: MethodDescriptor) -> dialects.RequestReading:
         found = spec(method)
         return dialects.request_reading(found.api.error_dialect if found is not None else "")
 
     def request_codec(method: MethodDescriptor) -> CodecOptions:
-        return strict_codec if reading(method).strict_enums else codec
+        rules = reading(method)
+        if not (rules.strict_enums or rules.empty_is_null):
+            return codec
+        return replace(codec, strict_enums=rules.strict_enums, empty_enum_unset=rules.empty_is_null)
 
     def batch_field(method: MethodDescriptor) -> str | None:
         if not reading(method).per_element:

@@ -81,12 +81,14 @@ def test_track_invalid_fields_are_laravel_422(deployment: Deployment, body: dict
     ("changes", "message"),
     [
         ({"type": None}, "The type field is required."),
+        # Laravel's ConvertEmptyStringsToNull: an empty string is a missing value.
+        ({"type": ""}, "The type field is required."),
         ({"type": "not-a-type"}, "The selected type is invalid."),
         ({"type": "INTERACTION_TYPE_CALL"}, "The selected type is invalid."),  # the proto name
         ({"type": 1}, "The selected type is invalid."),
         ({"type": 42}, "The selected type is invalid."),
     ],
-    ids=["missing", "unknown", "proto-name", "number", "undeclared-number"],
+    ids=["missing", "empty", "unknown", "proto-name", "number", "undeclared-number"],
 )
 def test_track_type_reads_like_laravels_required_in_rule(deployment: Deployment, changes: dict, message: str) -> None:
     response = post(deployment, "/api/v1/analytics/track", track_body(**changes))
@@ -174,6 +176,12 @@ def test_interaction_invalid_is_422(deployment: Deployment, body: dict) -> None:
     response = post(deployment, "/api/v1/interactions", body)
     assert response.status_code == 422
     assert "errors" in response.json()
+
+
+def test_interaction_empty_type_is_required_as_laravel_reads_it(deployment: Deployment) -> None:
+    response = post(deployment, "/api/v1/interactions", {"tenant_id": 1, "type": ""})
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"type": ["The type field is required."]}
 
 
 async def test_grpc_track_and_interactions(deployment: Deployment) -> None:

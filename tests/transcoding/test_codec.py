@@ -620,3 +620,14 @@ def test_struct_numbers_that_are_integers_are_written_as_integers() -> None:
     assert orjson.dumps(codec.encode_value(message), option=orjson.OPT_SORT_KEYS) == (
         b'{"big":1e+300,"exact":9007199254740992,"half":1.5,"list":[1,2.25],"n":7,"neg":-3}'
     )
+
+
+def test_empty_enum_unset_reads_an_empty_string_as_null() -> None:
+    from event_gateway.transcoding.codec import CodecOptions, MessageCodec
+    from storefront.v1 import analytics_pb2 as pb
+
+    lenient = MessageCodec.for_descriptor(pb.TrackRequest.DESCRIPTOR, CodecOptions(strict_enums=True, empty_enum_unset=True))
+    strict = MessageCodec.for_descriptor(pb.TrackRequest.DESCRIPTOR, CodecOptions(strict_enums=True))
+    assert lenient.decode(b'{"tenant_id": "a", "type": ""}').type == 0
+    with pytest.raises(ValueError):
+        strict.decode(b'{"tenant_id": "a", "type": ""}')

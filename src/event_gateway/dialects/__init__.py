@@ -222,11 +222,14 @@ class RequestReading:
     # its own: one the codec cannot read fails only itself, as the API's partial
     # success promises, not the whole request.
     per_element: bool = False
+    # An empty string reads as null (Laravel's ConvertEmptyStringsToNull middleware):
+    # `"type": ""` is a missing type, not an invalid one.
+    empty_is_null: bool = False
 
 
 _READINGS = {
     "fastapi": RequestReading(strict_enums=True, body_required=True),
-    "laravel": RequestReading(strict_enums=True),
+    "laravel": RequestReading(strict_enums=True, empty_is_null=True),
     "alana": RequestReading(per_element=True),
 }
 

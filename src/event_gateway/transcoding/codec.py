@@ -43,6 +43,9 @@ class CodecOptions:
     # a number, the other name or an unknown string is refused ("invalid"), never
     # dropped. For APIs whose clients know enums as strings checked against a list.
     strict_enums: bool = False
+    # An empty string for an enum leaves it unset, as null does: Laravel turns every
+    # empty input into null (ConvertEmptyStringsToNull), so "" is "missing" there.
+    empty_enum_unset: bool = False
     # Print fields without presence even when they hold their default.
     emit_unpopulated: bool = False
     # Print proto field names instead of lowerCamelCase json names.

@@ -216,7 +216,11 @@ class Plans:
     def _scalar_decoder(self, field: FieldDescriptor) -> Callable[[Any], Any]:
         options = self.options
         return scalar_decoder(
-            field, options.enum_json_value, options.ignore_unknown_fields, options.strict_enums
+            field,
+            options.enum_json_value,
+            options.ignore_unknown_fields,
+            options.strict_enums,
+            options.empty_enum_unset,
         )
 
     def _scalar_handler(self, field: FieldDescriptor) -> Handler:
