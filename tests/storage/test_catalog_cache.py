@@ -64,8 +64,10 @@ async def test_cache_is_cleared_when_full() -> None:
 
 
 async def test_a_lookup_the_database_cannot_answer_is_unavailable_with_retry_advice(tmp_path: Path) -> None:
-    # A database file in a directory that does not exist: every connection fails.
-    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'catalog.db'}", create_schema=False)
+    # PostgreSQL on loopback port 9, where nothing listens: every connection is refused.
+    # (Not a SQLite file that cannot open: aiosqlite leaves that connection's thread
+    # behind, to report to a loop the test has closed.)
+    engine = create_engine("postgresql://postgres@127.0.0.1:9/none")
     catalog = SqlCatalog(engine, retry_after=3)
     try:
         for lookup in (catalog.tenant_by_id("acme"), catalog.tenant_by_number(1), catalog.api_key("k")):
