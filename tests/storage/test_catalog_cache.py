@@ -63,7 +63,7 @@ async def test_cache_is_cleared_when_full() -> None:
     assert loads == [1, 2, 3, 1]
 
 
-async def test_a_lookup_the_database_cannot_answer_is_unavailable_with_retry_advice(tmp_path: Path) -> None:
+async def test_a_lookup_the_database_cannot_answer_is_unavailable_with_retry_advice() -> None:
     # PostgreSQL on loopback port 9, where nothing listens: every connection is refused.
     # (Not a SQLite file that cannot open: aiosqlite leaves that connection's thread
     # behind, to report to a loop the test has closed.)
