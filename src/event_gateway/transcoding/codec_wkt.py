@@ -70,7 +70,7 @@ def special_filler(descriptor: Descriptor, plans: Plans) -> Fill:
     if is_wrapper(descriptor):
         return _wrapper_filler(descriptor, plans.max_depth)
     if name in _STRING_FORMS:
-        return _string_form_filler(plans.max_depth)
+        return _string_form_filler(plans.max_depth, timestamp=name == "google.protobuf.Timestamp")
     if name == "google.protobuf.Any":
         return _any_filler(plans)
     fill_value, fill_struct, fill_list = _struct_fillers(plans.max_depth)
@@ -95,7 +95,7 @@ def _wrapper_filler(descriptor: Descriptor, max_depth: int) -> Fill:
     return fill_wrapper
 
 
-_STRING_FORMS = {
+_EXPECTED_FORMS = {
     "google.protobuf.Timestamp": "an RFC 3339 date-time with an offset, years 0001-9999, such as "
     "2019-01-01T12:59:59-05:00",
     "google.protobuf.Duration": "a duration in seconds with an 's' suffix, such as 1.5s",
@@ -103,17 +103,20 @@ _STRING_FORMS = {
 }
 
 
-def _string_form_filler(max_depth: int) -> Fill:
+def _string_form_filler(max_depth: int, *, timestamp: bool) -> Fill:
     def fill_string_form(obj: Any, msg: Message, ctx: DecodeContext, depth: int) -> None:
         if depth > max_depth:
             raise depth_error(max_depth)
         if not isinstance(obj, str):
             raise type_error("string", obj)
+        if timestamp:
+            # RFC 3339 §5.6 allows "t" and "z" in lower case; protobuf's parser does not.
+            obj = obj.upper()
         try:
             msg.FromJsonString(obj)  # type: ignore[attr-defined]
         except Exception:  # the WKT parsers raise assorted types on bad text
             # Their own words quote strptime formats and cut-off input: say what is wanted.
-            expected = _STRING_FORMS.get(msg.DESCRIPTOR.full_name, "the type's JSON form")
+            expected = _EXPECTED_FORMS.get(msg.DESCRIPTOR.full_name, "the type's JSON form")
             raise DecodeError("invalid", f"not {expected}") from None
 
     return fill_string_form
