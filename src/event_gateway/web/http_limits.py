@@ -70,19 +70,28 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
             self._fields = 0
             self._hosts = 0
             self._refusal: _HeadRefused | None = None
+            # The request being read must arrive by `_deadline` (None: nothing is being
+            # read). One timer serves all of a connection's requests: moving a deadline
+            # is arithmetic, where arming a timer per request cost ~3% of a request's
+            # instructions. When it fires early it re-arms for the time left.
+            self._deadline: float | None = None
             self._timer: asyncio.TimerHandle | None = None
+            self._timer_at = 0.0
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._arm(limits.head_timeout)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
+            self._deadline = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             if not self._in_head:
-                if self._timer is not None:  # a body arriving: its idle time starts again
+                if self._deadline is not None:  # a body arriving: its idle time starts again
                     self._arm(limits.body_idle_timeout)
                 super().data_received(data)
                 return
@@ -101,7 +110,7 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
             self._fields = 0
             self._field_bytes = 0
             self._hosts = 0
-            if self._timer is None:  # a later request on the connection: its own deadline
+            if self._deadline is None:  # a later request on the connection: its own deadline
                 self._arm(limits.head_timeout)
 
         def on_url(self, url: bytes) -> None:
@@ -140,17 +149,24 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
             self._head_bytes = 0
 
         def _arm(self, seconds: float) -> None:
-            self._disarm()
-            self._timer = self.loop.call_later(seconds, self._timed_out)
+            deadline = self._deadline = self.loop.time() + seconds
+            if self._timer is None or self._timer_at > deadline:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = self.loop.call_at(deadline, self._timed_out)
+                self._timer_at = deadline
 
         def _disarm(self) -> None:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._deadline = None  # a pending timer finds nothing to time
 
         def _timed_out(self) -> None:
             self._timer = None
-            if self.transport.is_closing():
+            deadline = self._deadline
+            if deadline is None or self.transport.is_closing():
+                return
+            if deadline > self.loop.time():  # the deadline moved since the timer was set
+                self._timer = self.loop.call_at(deadline, self._timed_out)
+                self._timer_at = deadline
                 return
             if self.flow.read_paused or self.pipeline:
                 # Waiting on us (reading paused, a pipelined request queued), not on the
