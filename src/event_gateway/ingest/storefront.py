@@ -152,13 +152,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         tenant = None
         if request.tenant_slug:
             tenant = _public(await self._catalog.tenant_by_slug(request.tenant_slug))
-        receipt = common.receipt(
-            current_scope(),
-            tenant.id if tenant else "",
-            common.request_headers(context),
-            self._settings,
-            self._clock,
-        )
+        receipt = self._receipt(tenant, context)
         payload = common.payload_of(request)
         if tenant is None:
             reason = "tenant_slug: unknown tenant" if request.tenant_slug else "tenant_slug: missing"
@@ -196,6 +190,16 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         await self._writer.write([record])
         return True
 
+    def _receipt(self, tenant: Tenant | None, context: common.MetadataContext) -> common.Receipt:
+        """The receipt for an event of `tenant`, or of no tenant (it goes to quarantine)."""
+        return common.receipt(
+            current_scope(),
+            tenant.id if tenant else "",
+            common.request_headers(context),
+            self._settings,
+            self._clock,
+        )
+
     # --- POST /api/v1/interactions ------------------------------------------------------------
 
     async def RecordInteraction(  # noqa: N802
@@ -214,13 +218,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
             # neither the body nor the time taken tells an unknown tenant from a known one.
             # The event for an unknown tenant is quarantined, not dropped.
             tenant = _public(await self._catalog.tenant_by_number(request.tenant_id))
-            receipt = common.receipt(
-                current_scope(),
-                tenant.id if tenant else "",
-                common.request_headers(context),
-                self._settings,
-                self._clock,
-            )
+            receipt = self._receipt(tenant, context)
             payload = common.payload_of(request)
             if tenant is None:
                 await self._writer.write([], [receipt.rejected("tenant_id: unknown tenant", payload)])
