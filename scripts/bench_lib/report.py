@@ -161,6 +161,10 @@ def table_rows(results: dict[str, RowResult], goals: list[Target]) -> list[list[
                          f"{x['timed_cpu_us_per_request']:.0f} us = {x['timed_share']:.1%}")
             mine = (mine + "; " + goals_text).strip("; ")
         if name == "latency" and "offered_rate" in r.extra:
+            commits = r.extra.get("commits")
+            if commits:
+                mine = (f"{commits['commits']:,} commits, {commits['over_0.1s']} over 0.1 s, "
+                        f"{commits['over_1s']} over 1 s; " + mine).strip("; ")
             mine = (f"offered {r.extra['offered_rate']:,.0f}/s; " + mine).strip("; ")
         rows.append([
             r.label, _num(r.events_per_s), _num(r.req_per_s), _num(r.p50_ms, 2),

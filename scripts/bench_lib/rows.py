@@ -472,6 +472,7 @@ def gateway_latency(ctx: Context, row: RowResult) -> None:
         row.extra["offered_rate"] = rate
         body_file = ctx.file("rest-1.json", body)
         before = _stored_events(gw.db)
+        commits_before = _commit_buckets(gw.http_port)
         argv = [_python(), "-m", "bench_lib.paced", "--port", str(gw.http_port),
                 "--path", payloads.REST_PATH, "--body-file", str(body_file),
                 "--header", f"x-api-key: {gw.key}", "--rate", f"{rate:.1f}",
@@ -485,6 +486,7 @@ def gateway_latency(ctx: Context, row: RowResult) -> None:
             raise RowError(f"paced generator failed: {out.stderr.strip()[-300:]}")
         result = json.loads(out.stdout)
         stored = _stored_events(gw.db) - before
+        row.extra["commits"] = _commit_summary(commits_before, _commit_buckets(gw.http_port))
     row.runs = [result]
     bad = sum(v for k, v in result["statuses"].items() if not k.startswith("2"))
     if result["ok"] == 0 or bad or result["unanswered"] or result["lost"]:
@@ -495,6 +497,37 @@ def gateway_latency(ctx: Context, row: RowResult) -> None:
     row.req_per_s = result["achieved_per_s"]
     row.events_per_s = result["achieved_per_s"]
     row.p50_ms, row.p99_ms, row.p999_ms = result["p50_ms"], result["p99_ms"], result["p999_ms"]
+
+
+_COMMIT_BUCKET = re.compile(r'^event_gateway_writer_commit_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.MULTILINE)
+
+
+def _commit_buckets(port: int) -> dict[str, float]:
+    """The gateway's group-commit duration histogram (cumulative counts by bound)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except OSError as exc:
+        raise RowError(f"GET /metrics: {exc}") from exc
+    buckets = {bound: float(count) for bound, count in _COMMIT_BUCKET.findall(text)}
+    if "+Inf" not in buckets:
+        raise RowError("GET /metrics: no event_gateway_writer_commit_seconds histogram")
+    return buckets
+
+
+def _commit_summary(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+    """Commits during the paced run, and how many took longer than 0.1, 0.5 and 1 s: a
+    latency stall that coincides with slow commits is the disk, not the request path."""
+    def during(bound: str) -> int:
+        return int(after.get(bound, 0.0) - before.get(bound, 0.0))
+
+    total = during("+Inf")
+    return {
+        "commits": total,
+        "over_0.1s": total - during("0.1"),
+        "over_0.5s": total - during("0.5"),
+        "over_1s": total - during("1.0"),
+    }
 
 
 def gateway_rss(ctx: Context, row: RowResult) -> None:
