@@ -177,10 +177,11 @@ async def test_dispatch_refusals_hands_a_malformed_request_on_with_its_credentia
                                 headers={"content-type": "application/json", "user-agent": "t"})
         too_big = await c.post("/v1/echo/a", content=b"x" * (2 << 20),
                                headers={"content-type": "application/json"})
+        not_json = await c.post("/v1/echo/a", content=b"<a/>", headers={"content-type": "application/xml"})
     # What the chain answered is the answer (here: the key was refused first).
     assert bad_body.status_code == 401 and bad_body.json()["message"] == "who are you"
     (_, request, metadata, _), = dispatcher.calls
     assert isinstance(request, Refused) and request.status.code == 3
     assert dict(metadata) == {"user-agent": "t", "x-api-key": "k1"}
-    # Only malformed (400) requests are handed on; a 413 is answered at once.
-    assert too_big.status_code == 413 and len(dispatcher.calls) == 1
+    # Only malformed (400) requests are handed on; 413 and 415 are answered at once.
+    assert too_big.status_code == 413 and not_json.status_code == 415 and len(dispatcher.calls) == 1

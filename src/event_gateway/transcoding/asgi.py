@@ -248,7 +248,13 @@ class TranscodingApp:
         except BodyError as err:
             failure = make_failure(err.code, err.message, http_status=err.http_status, method=method)
         if failure is not None:
-            if not self.options.dispatch_refusals or failure.status.code != _INVALID_ARGUMENT:
+            # Only a malformed request (400) is handed on: 413 and 415 are INVALID_ARGUMENT
+            # too, but their HTTP status would not survive the trip as a bare status.
+            if (
+                not self.options.dispatch_refusals
+                or failure.status.code != _INVALID_ARGUMENT
+                or failure.http_status != 400
+            ):
                 return _render(plan.renderer, failure)
             request = Refused(failure.status)
             metadata = _headers_and_credentials(plan, metadata, query)
