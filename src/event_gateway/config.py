@@ -70,6 +70,19 @@ class CorsSettings(BaseModel):
     # Origins allowed on the authenticated paths ("*" = any origin; empty = none).
     origins: list[str] = Field(default_factory=lambda: ["*"])
     max_age: int = Field(600, ge=0)
+    # Request headers a preflight may ask for ("*" = any header name).
+    allow_headers: list[str] = Field(default_factory=lambda: ["*"])
+    # Access-Control-Allow-Credentials on allowed origins' answers: beacons always send
+    # credentials, so a beacon with a JSON body is refused by the browser without it.
+    allow_credentials: bool = True
+
+    @field_validator("allow_headers")
+    @classmethod
+    def _header_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name != "*" and not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+                raise ValueError(f"{name!r} is not a header name")
+        return [name.lower() for name in value]
 
     @field_validator("public_origins", "origins")
     @classmethod

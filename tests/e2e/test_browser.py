@@ -2,8 +2,9 @@
 
 Every documented API is called from shops' pages, so this is their real client: headless
 Chromium loads a page from a second local server, whose script POSTs a track event
-with fetch (application/json: preflighted) and a conversion with
-navigator.sendBeacon (a text/plain Blob: no preflight, answer unreadable), then one
+with fetch (application/json: preflighted) and two conversions with
+navigator.sendBeacon (a text/plain Blob: no preflight, answer unreadable; a JSON Blob:
+preflighted with credentials, as beacons always are), then one
 event to each keyed API the way its browser SDK sends it (a key in the x-api-key
 header, in Depict's query, as Topsort's bearer token: all preflighted). Every event
 must be in the database afterwards, and the page must have read each answer.
@@ -47,7 +48,8 @@ async function run() {
      {events: [{eventType: "home-page-view", visitorId: "v-browser"}]}],
     ["depict", "/create-events?api_key=" + encodeURIComponent(key), {},
      [{tenant: "acme", market: "se", type: "page_view", deduplication_id: "d-browser"}]],
-    ["topsort", "/v2/events", {"Authorization": "Bearer " + key},
+    // topsort.js and @topsort/analytics add their own X-UA header to every call.
+    ["topsort", "/v2/events", {"Authorization": "Bearer " + key, "X-UA": "ts.js/2.0.0"},
      {clicks: [{id: "c-browser", occurredAt: "2026-12-03T10:00:00Z", opaqueUserId: "u-browser"}]}],
   ];
   for (const [name, path, headers, body] of keyed) {
@@ -66,6 +68,11 @@ async function run() {
                                      value: 99.5, currency: "HNL"});
   out.beacon_queued = navigator.sendBeacon(gateway + "/api/v1/analytics/conversion",
                                            new Blob([conversion], {type: "text/plain"}));
+  // A JSON Blob is preflighted, and beacons always carry credentials: the browser sends
+  // it only if the preflight allows credentials.
+  const json = JSON.stringify({tenant_slug: "acme-store", transaction_id: "tx-browser-2"});
+  out.json_beacon_queued = navigator.sendBeacon(gateway + "/api/v1/analytics/conversion",
+                                                new Blob([json], {type: "application/json"}));
   document.getElementById("result").textContent = "RESULT " + JSON.stringify(out) + " END";
 }
 run();
@@ -93,7 +100,7 @@ def test_cross_origin_fetch_and_beacon_are_stored(tmp_path: Path) -> None:
             dom = dump_dom(chromium, page, tmp_path / "profile")
         result = _result(dom)
         assert result.get("track_status") == 202, (result, gateway.log())
-        assert result["beacon_queued"] is True
+        assert result["beacon_queued"] is True and result["json_beacon_queued"] is True
         # Each keyed answer was readable by the page: CORS allowed the origin (the
         # rate-limit headers are exposed to scripts too).
         assert (result.get("alana_status"), result.get("depict_status"), result.get("topsort_status")) == (
@@ -101,10 +108,10 @@ def test_cross_origin_fetch_and_beacon_are_stored(tmp_path: Path) -> None:
         assert result["alana_remaining"] is not None and result["topsort_remaining"] is not None
         for api in ("alana", "depict", "topsort"):
             assert count_events(database, "--api", api) == 1, (api, gateway.log())
-        # The beacon is fire-and-forget: wait until its row is committed.
+        # Beacons are fire-and-forget: wait until both rows are committed.
         deadline = time.monotonic() + 30
-        while count_events(database, "--api", "storefront") < 2 and time.monotonic() < deadline:
+        while count_events(database, "--api", "storefront") < 3 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert count_events(database, "--api", "storefront") == 2, gateway.log()
+        assert count_events(database, "--api", "storefront") == 3, gateway.log()
     finally:
         gateway.stop()

@@ -41,7 +41,7 @@ async def test_public_preflight_allows_any_origin_and_echoes_allowed_headers() -
     assert r.headers["access-control-allow-headers"] == "content-type, x-api-key"
     assert r.headers["access-control-max-age"] == "600"
     assert r.headers["vary"] == "Origin"
-    assert "access-control-allow-credentials" not in r.headers
+    assert r.headers["access-control-allow-credentials"] == "true"
 
 
 async def test_keyed_paths_allow_any_origin_by_default() -> None:
@@ -53,7 +53,6 @@ async def test_keyed_paths_allow_any_origin_by_default() -> None:
     assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == "https://shop.example"
     assert r.headers["access-control-allow-headers"] == "content-type, x-api-key"
-    assert "access-control-allow-credentials" not in r.headers
     assert simple.headers["access-control-allow-origin"] == "https://shop.example"
 
 
@@ -65,6 +64,7 @@ async def test_keyed_paths_can_allow_no_origin() -> None:
     assert "access-control-allow-origin" not in r.headers
     assert simple.status_code == 202  # not blocked here: the browser withholds it
     assert "access-control-allow-origin" not in simple.headers
+    assert "access-control-allow-credentials" not in simple.headers
     assert simple.headers["vary"] == "Accept, Origin"
 
 
@@ -81,13 +81,45 @@ async def test_configured_private_origins() -> None:
 @pytest.mark.parametrize(
     "preflight",
     [_preflight("https://shop.example", method="DELETE"),
-     _preflight("https://shop.example", headers="content-type, x-custom-secret")],
+     # Not a header name (RFC 9110 token): never echoed into the answer.
+     _preflight("https://shop.example", headers="content-type, x(y)"),
+     _preflight("https://shop.example", headers="a b")],
 )
-async def test_preflight_refuses_other_methods_and_headers(preflight: dict[str, str]) -> None:
+async def test_preflight_refuses_other_methods_and_what_is_no_header_name(preflight: dict[str, str]) -> None:
     async with _client() as client:
         r = await client.options(PUBLIC, headers=preflight)
     assert r.status_code == 400
     assert "access-control-allow-origin" not in r.headers
+
+
+async def test_preflight_allows_any_header_name_by_default() -> None:
+    # SDKs add their own headers: topsort.js and @topsort/analytics send X-UA.
+    requested = "authorization, content-type, x-ua, x-forwarded-host"
+    async with _client() as client:
+        r = await client.options("/v2/events", headers=_preflight("https://shop.example", headers=requested))
+    assert r.status_code == 204 and r.headers["access-control-allow-headers"] == requested
+
+
+async def test_configured_header_list_refuses_the_others() -> None:
+    async with _client(allow_headers=["Content-Type", "X-Api-Key"]) as client:
+        ok = await client.options(PRIVATE, headers=_preflight("https://shop.example", headers="x-api-key"))
+        other = await client.options(PRIVATE, headers=_preflight("https://shop.example", headers="x-ua"))
+    assert ok.status_code == 204 and other.status_code == 400
+
+
+async def test_credentials_can_be_configured_off() -> None:
+    async with _client(allow_credentials=False) as client:
+        preflight = await client.options(PUBLIC, headers=_preflight("https://shop.example"))
+        simple = await client.post(PUBLIC, headers={"origin": "https://shop.example"})
+    assert preflight.status_code == 204 and simple.status_code == 202
+    assert "access-control-allow-credentials" not in preflight.headers
+    assert "access-control-allow-credentials" not in simple.headers
+    assert simple.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+def test_a_configured_header_must_be_a_header_name() -> None:
+    with pytest.raises(ValueError, match="not a header name"):
+        CorsSettings(allow_headers=["x-ok", "bad name"])
 
 
 async def test_restricted_public_origins() -> None:
@@ -103,8 +135,10 @@ async def test_simple_request_gets_origin_and_exposed_headers() -> None:
         r = await client.post(PUBLIC, headers={"origin": "https://shop.example"})
     assert r.status_code == 202
     assert r.headers["access-control-allow-origin"] == "https://shop.example"
-    assert "retry-after" in r.headers["access-control-expose-headers"]
-    assert "access-control-allow-credentials" not in r.headers
+    exposed = r.headers["access-control-expose-headers"].split(", ")
+    assert {"retry-after", "www-authenticate", "allow"} <= set(exposed)
+    # Beacons are sent with credentials: the browser reads (and sends) nothing without it.
+    assert r.headers["access-control-allow-credentials"] == "true"
 
 
 async def test_requests_without_origin_pass_untouched() -> None:

@@ -10,39 +10,42 @@ nothing a key does not: it only decides which pages may read the answers, and no
 depends on a visitor's cookies.
 
 - A preflight (OPTIONS with Access-Control-Request-Method) is answered here: 204 with
-  Allow-Origin, Allow-Methods, the requested headers when all are allowed, and
-  Max-Age; 400 without CORS headers when the origin, method or a header is refused.
+  Allow-Origin, Allow-Methods, the requested headers when all are allowed (any header
+  name by default: SDKs add their own, like topsort.js's X-UA), and Max-Age; 400
+  without CORS headers when the origin, method or a header is refused.
 - Other requests pass through; an allowed Origin gets Allow-Origin (the origin echoed)
   and Expose-Headers on the answer. A refused origin's request is not blocked: the
   browser withholds the answer, and non-browser clients do not use CORS.
-- Every answer to a request with an Origin carries `Vary: Origin`, since it depends on
-  it. Access-Control-Allow-Credentials is never sent: no API uses cookies, and without
-  it a page cannot ride a visitor's ambient credentials.
+- Allowed origins also get Access-Control-Allow-Credentials (unless configured off),
+  as every peer collector answers: navigator.sendBeacon always sends credentials, so
+  the browser drops a beacon with a JSON body without it. It grants a page nothing,
+  since no answer depends on a cookie or on any credential the browser adds itself.
+- Every answer to a request with an Origin carries `Vary: Origin`, since it depends on it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from event_gateway.config import CorsSettings
 from event_gateway.web.responses import ASGIApp, Message, Receive, Scope, Send
 
-DEFAULT_ALLOW_HEADERS = frozenset(
-    {"content-type", "x-api-key", "authorization", "content-encoding", "accept", "x-requested-with",
-     # The request id the gateway logs, and the trace context that browser tracing
-     # (OpenTelemetry, Sentry) adds to requests it is told to propagate to: refusing
-     # them would fail a shop's every event once tracing reaches the gateway.
-     "x-request-id", "traceparent", "tracestate", "baggage", "sentry-trace"}
-)
-# Headers scripts may read: rate-limit state and when to retry.
+# Headers scripts may read: rate-limit state and when to retry, which scheme a 401
+# wants (Topsort's WWW-Authenticate) and which methods a 405 allows.
 DEFAULT_EXPOSE_HEADERS = (
     "retry-after",
     "x-ratelimit-limit",
     "x-ratelimit-remaining",
     "ratelimit",
     "ratelimit-policy",
+    "www-authenticate",
+    "allow",
 )
+# RFC 9110 5.6.2: a header name is a token. Requested names are echoed into the answer,
+# so anything else is refused rather than written into a header.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +54,10 @@ class CorsOptions:
     public_origins: tuple[str, ...] = ("*",)
     origins: tuple[str, ...] = ("*",)
     allow_methods: tuple[str, ...] = ("GET", "POST", "OPTIONS")
-    allow_headers: frozenset[str] = DEFAULT_ALLOW_HEADERS
+    allow_headers: frozenset[str] = frozenset({"*"})  # "*": any header name
     expose_headers: tuple[str, ...] = DEFAULT_EXPOSE_HEADERS
     max_age: int = 600
+    allow_credentials: bool = True
     _public: frozenset[str] = field(init=False, default=frozenset())
     _private: frozenset[str] = field(init=False, default=frozenset())
 
@@ -68,11 +72,18 @@ class CorsOptions:
             public_origins=tuple(settings.public_origins),
             origins=tuple(settings.origins),
             max_age=settings.max_age,
+            allow_headers=frozenset(settings.allow_headers),
+            allow_credentials=settings.allow_credentials,
         )
 
     def origin_allowed(self, path: str, origin: str) -> bool:
         allowed = self._public if path in self.public_paths else self._private
         return "*" in allowed or origin in allowed
+
+    def header_allowed(self, name: str) -> bool:
+        if not _TOKEN.fullmatch(name):
+            return False
+        return "*" in self.allow_headers or name in self.allow_headers
 
 
 class CorsMiddleware:
@@ -82,6 +93,9 @@ class CorsMiddleware:
         self._methods = ", ".join(options.allow_methods).encode()
         self._expose = ", ".join(options.expose_headers).encode()
         self._max_age = str(options.max_age).encode()
+        self._credentials = (
+            [(b"access-control-allow-credentials", b"true")] if options.allow_credentials else []
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,7 +122,7 @@ class CorsMiddleware:
         refused = (
             not options.origin_allowed(scope["path"], origin)
             or method not in options.allow_methods
-            or any(h not in options.allow_headers for h in requested)
+            or not all(options.header_allowed(h) for h in requested)
         )
         if refused:
             await _answer(send, 400, [(b"vary", b"Origin"), (b"content-type", b"text/plain")],
@@ -119,6 +133,7 @@ class CorsMiddleware:
             (b"access-control-allow-methods", self._methods),
             (b"access-control-max-age", self._max_age),
             (b"vary", b"Origin"),
+            *self._credentials,
         ]
         if requested:
             headers.append((b"access-control-allow-headers", ", ".join(requested).encode()))
@@ -130,6 +145,7 @@ class CorsMiddleware:
             extra = [
                 (b"access-control-allow-origin", origin.encode("latin-1")),
                 (b"access-control-expose-headers", self._expose),
+                *self._credentials,
             ]
 
         async def decorated(message: Message) -> None:
