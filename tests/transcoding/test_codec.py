@@ -644,3 +644,36 @@ def test_divergence_a_timestamp_may_spell_t_and_z_in_lower_case() -> None:
     assert codec.decode(b'"2019-01-01t12:59:59-05:00"').seconds == 1546365599
     with pytest.raises(ValueError, match="RFC 3339"):
         codec.decode(b'"yesterday"')
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2019-01-01T17:59:59+99:99", "2019-01-01T17:59:59+25:00", "2019-01-01T17:59:59+24:00",
+     "2019-01-01T17:59:59+23:60", "2019-01-01T17:59:59.Z", "2019-01-01T17:59:59.1234567890Z",
+     "2019-01-01T17:59:59+0500", "2019-01-01 17:59:59Z", "2019-01-01T17:59Z", " 2019-01-01T17:59:59Z",
+     "2019-01-01T17:59:59Z\n"],
+)
+def test_a_timestamp_outside_rfc_3339_is_refused_not_moved(text: str) -> None:
+    # protobuf's parser took +99:99 (and read the instant days away) and "59.Z".
+    from google.protobuf import timestamp_pb2
+
+    from event_gateway.transcoding.codec import CodecOptions, MessageCodec
+
+    codec = MessageCodec.for_descriptor(timestamp_pb2.Timestamp.DESCRIPTOR, CodecOptions())
+    with pytest.raises(ValueError, match="RFC 3339"):
+        codec.decode(orjson.dumps(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds", "nanos"),
+    [("2019-01-01T17:59:59+23:59", 1546279259, 0), ("2019-01-01T17:59:59-00:00", 1546365599, 0),
+     ("2019-01-01T17:59:59.123456789Z", 1546365599, 123456789), ("0001-01-01T00:00:00Z", -62135596800, 0)],
+)
+def test_rfc_3339_timestamps_at_the_edges_are_read(text: str, seconds: int, nanos: int) -> None:
+    from google.protobuf import timestamp_pb2
+
+    from event_gateway.transcoding.codec import CodecOptions, MessageCodec
+
+    codec = MessageCodec.for_descriptor(timestamp_pb2.Timestamp.DESCRIPTOR, CodecOptions())
+    decoded = codec.decode(orjson.dumps(text))
+    assert (decoded.seconds, decoded.nanos) == (seconds, nanos)

@@ -6,6 +6,7 @@ depth accounting, so that the depth limit fails on the same inputs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -103,16 +104,26 @@ _EXPECTED_FORMS = {
 }
 
 
+# RFC 3339 §5.6 date-time, upper-cased: protobuf's parser reads the calendar fields but
+# takes any two-digit offset (+99:99 moved the instant by days) and a bare "." before the
+# offset, so the syntax and the offset's range (hours 00-23, minutes 00-59) are checked here.
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+)
+
+
 def _string_form_filler(max_depth: int, *, timestamp: bool) -> Fill:
     def fill_string_form(obj: Any, msg: Message, ctx: DecodeContext, depth: int) -> None:
         if depth > max_depth:
             raise depth_error(max_depth)
         if not isinstance(obj, str):
             raise type_error("string", obj)
-        if timestamp:
-            # RFC 3339 §5.6 allows "t" and "z" in lower case; protobuf's parser does not.
-            obj = obj.upper()
         try:
+            if timestamp:
+                # RFC 3339 §5.6 allows "t" and "z" in lower case; protobuf's parser does not.
+                obj = obj.upper()
+                if not _RFC3339.fullmatch(obj):
+                    raise ValueError(obj)
             msg.FromJsonString(obj)  # type: ignore[attr-defined]
         except Exception:  # the WKT parsers raise assorted types on bad text
             # Their own words quote strptime formats and cut-off input: say what is wanted.
