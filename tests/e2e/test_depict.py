@@ -100,6 +100,25 @@ def test_invalid_type_is_pydantic_enum_error(deployment: Deployment, value: obje
     assert depict_count(deployment) == before
 
 
+def test_every_events_problems_are_listed_when_one_cannot_be_read(deployment: Deployment) -> None:
+    # pydantic reports every error of the body; an unreadable value in one event (a
+    # wrong enum, a number for a string) must not hide the other events' errors.
+    before = depict_count(deployment)
+    body = [event(market=None), event(tenant=None), event(type="bogus"), event(user_id=5), event()]
+    response = post(deployment, body)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert [(d["loc"], d["type"]) for d in detail] == [
+        (["body", 0, "market"], "missing"),
+        (["body", 1, "tenant"], "missing"),
+        (["body", 2, "type"], "enum"),
+        (["body", 3, "user_id"], "string_type"),
+    ], detail
+    assert detail[2]["msg"].startswith("Input should be 'page_view', 'click'")
+    assert detail[3]["msg"] == "Input should be a valid string"
+    assert depict_count(deployment) == before
+
+
 def test_body_that_is_not_an_array_is_422(deployment: Deployment) -> None:
     response = post(deployment, event())
     assert response.status_code == 422

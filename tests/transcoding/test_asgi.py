@@ -159,6 +159,22 @@ async def test_tolerant_elements_fail_only_the_elements_that_cannot_be_decoded(e
     assert strict.status_code == 400 and len(dispatcher.calls) == 2
 
 
+async def test_tolerant_elements_also_read_a_list_that_is_the_whole_body(echo: Any) -> None:
+    # body: "items": the JSON body is the list itself.
+    dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))
+    key = "undecodable-bin"
+    async with client(echo, dispatcher, tolerant_elements=lambda m: "items", undecodable_elements_key=key) as c:
+        tolerant = await c.post("/v1/batch", json=[{"name": "a"}, {"count": "many"}])
+        not_a_list = await c.post("/v1/batch", json={"name": "a"})
+    assert tolerant.status_code == 200
+    _, request, metadata, _ = dispatcher.calls[0]
+    assert [(i.name, i.count) for i in request.items] == [("a", 0), ("", 0)]
+    (described,) = [value for name, value in metadata if name == key]
+    assert [(d["index"], d["path"], d["reason"]) for d in orjson.loads(described)] == [(1, "count", "invalid")]
+    # A body that is no list is still refused whole.
+    assert not_a_list.status_code == 400 and len(dispatcher.calls) == 1
+
+
 @pytest.mark.parametrize("query", ["text=%FF", "api_key=egk_secret%c3%28", "unknown=%ff"])
 async def test_a_query_value_that_is_not_utf8_is_400_without_the_value(echo: Any, query: str) -> None:
     dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))

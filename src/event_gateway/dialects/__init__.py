@@ -219,8 +219,8 @@ class RequestReading:
     # empty message.
     body_required: bool = False
     # Each element of the request's batch (its one repeated message field) is read on
-    # its own: one the codec cannot read fails only itself, as the API's partial
-    # success promises, not the whole request.
+    # its own: one the codec cannot read fails only itself (the API's partial success)
+    # or is reported beside the other elements' problems, never hiding them.
     per_element: bool = False
     # An empty string reads as null (Laravel's ConvertEmptyStringsToNull middleware):
     # `"type": ""` is a missing type, not an invalid one.
@@ -228,7 +228,9 @@ class RequestReading:
 
 
 _READINGS = {
-    "fastapi": RequestReading(strict_enums=True, body_required=True),
+    # pydantic lists every element's errors: elements are read one by one, so an
+    # undecodable one does not hide the others' problems.
+    "fastapi": RequestReading(strict_enums=True, body_required=True, per_element=True),
     "laravel": RequestReading(strict_enums=True, empty_is_null=True),
     "alana": RequestReading(per_element=True),
 }

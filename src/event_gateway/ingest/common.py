@@ -315,6 +315,8 @@ class Undecodable:
     field: str  # within the element ("" for the element itself)
     description: str
     payload: dict[str, Any]  # the element as sent, for quarantine
+    reason: str = "invalid"  # the codec's: type, invalid, range, depth
+    detail: str = ""  # the codec's words, without the field
 
 
 _UNDECODABLE_WORDS = {"type": "has the wrong JSON type", "range": "is out of range"}
@@ -336,8 +338,10 @@ def undecodable_elements(context: MetadataContext) -> dict[int, Undecodable]:
 def _undecodable(item: dict[str, Any]) -> Undecodable:
     field, value = str(item["path"]), item.get("value")
     words = _UNDECODABLE_WORDS.get(item.get("reason"), "is not a valid value")  # type: ignore[arg-type]
-    description = f"{field or 'the event'} {words} ({item.get('detail')})"
-    return Undecodable(field, description, value if isinstance(value, dict) else {"_sent": value})
+    detail, reason = str(item.get("detail")), str(item.get("reason") or "invalid")
+    description = f"{field or 'the event'} {words} ({detail})"
+    payload = value if isinstance(value, dict) else {"_sent": value}
+    return Undecodable(field, description, payload, reason, detail)
 
 
 # --- validation --------------------------------------------------------------------------------

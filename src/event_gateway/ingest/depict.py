@@ -53,6 +53,22 @@ def event_violations(index: int, event: pb.Event) -> list[errors.FieldViolation]
     return out
 
 
+def _violations(
+    request: pb.CreateEventsRequest, unreadable: Mapping[int, common.Undecodable]
+) -> list[errors.FieldViolation]:
+    """Every event's violations in order; an event the transcoder could not read (REST
+    only) is reported as the codec found it, since it arrived empty."""
+    out: list[errors.FieldViolation] = []
+    for index, event in enumerate(request.events):
+        sent = unreadable.get(index) if unreadable else None
+        if sent is None:
+            out.extend(event_violations(index, event))
+            continue
+        field = f"events[{index}]" + (f".{sent.field}" if sent.field else "")
+        out.append(errors.FieldViolation(field, sent.detail, sent.reason))
+    return out
+
+
 def request_context(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: headers[name] for name in CONTEXT_HEADERS if headers.get(name)}
 
@@ -64,7 +80,7 @@ class DepictEventsServicer(common.Ingestor, pb_grpc.DepictEventsServiceServicer)
         scope = current_scope()
         # The key decides the tenant; the body's "tenant" is only kept in the payload.
         tenant = await self.accepting_tenant(scope)
-        violations = [v for i, e in enumerate(request.events) for v in event_violations(i, e)]
+        violations = _violations(request, common.undecodable_elements(context))
         if violations:
             raise errors.InvalidArgument("Request validation failed", violations)
         if not request.events:

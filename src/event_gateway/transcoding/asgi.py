@@ -111,7 +111,9 @@ def _tolerant_field(
 ) -> FieldDescriptor | None:
     name = options.tolerant_elements(method)
     found = method.input_type.fields_by_name.get(name) if name else None
-    if found is None or route.body != "*" or not found.is_repeated or found.message_type is None:
+    if found is None or route.body not in ("*", found.name):
+        return None
+    if not found.is_repeated or found.message_type is None:
         return None
     return found
 
@@ -277,20 +279,28 @@ class TranscodingApp:
                     if not _inside(err.path, plan.tolerant_field):
                         raise
                 # Only after a failure inside the list: the usual request pays nothing.
-                request, failures = plan.request_codec.decode_elements(
-                    orjson.loads(raw), plan.tolerant_field  # type: ignore[arg-type]
-                )
-                metadata.append((self.options.undecodable_elements_key, _describe(failures)))
-                return request
+                return self._decode_elements(plan, orjson.loads(raw), metadata)
             value: Any = orjson.loads(raw)
             if value is None and plan.body_required:
                 raise _MissingBody()
             for key in reversed(plan.body_keys):
                 value = {key: value}
-            return plan.request_codec.decode_value(value)
+            try:
+                return plan.request_codec.decode_value(value)
+            except DecodeError as err:
+                if not _inside(err.path, plan.tolerant_field):
+                    raise
+            return self._decode_elements(plan, value, metadata)
         except ValueError as err:  # DecodeError, orjson.JSONDecodeError
             detail = getattr(err, "detail", None) or str(err)
             raise _BadBody(getattr(err, "path", ""), getattr(err, "reason", "syntax"), detail) from err
+
+    def _decode_elements(self, plan: _Plan, value: Any, metadata: list[tuple[str, Any]]) -> Message:
+        """The request read element by element (`TranscodingOptions.tolerant_elements`),
+        its undecodable elements described in `metadata`."""
+        request, failures = plan.request_codec.decode_elements(value, plan.tolerant_field)  # type: ignore[arg-type]
+        metadata.append((self.options.undecodable_elements_key, _describe(failures)))
+        return request
 
     def _respond(self, plan: _Plan, outcome: CallOutcome) -> HttpResponse:
         headers: list[tuple[str, str]] = []

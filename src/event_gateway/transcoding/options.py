@@ -63,11 +63,12 @@ class TranscodingOptions:
     error_renderer: Callable[[MethodDescriptor | None], ErrorRenderer] = default_renderer_for
     # grpc-gateway's convention: this response metadata overrides the success status.
     status_override_key: str = "x-http-code"
-    # A repeated message field (proto name) of a method's request, with body "*", whose
-    # elements are decoded one by one: an element that cannot be decoded no longer fails
-    # the request; it is left empty at its index and described to the method in the
-    # metadata entry `undecodable_elements_key` (JSON: index, path, reason, detail,
-    # value), for APIs that answer for each element of a batch (partial success).
+    # A repeated message field (proto name) of a method's request, with body "*" or the
+    # field itself as the body, whose elements are decoded one by one: an element that
+    # cannot be decoded no longer fails the request; it is left empty at its index and
+    # described to the method in the metadata entry `undecodable_elements_key` (JSON:
+    # index, path, reason, detail, value), for APIs that answer for each element of a
+    # batch (partial success) or report every element's problems at once.
     tolerant_elements: Callable[[MethodDescriptor], str | None] = _no_field
     undecodable_elements_key: str = "transcoding-undecodable-elements-bin"
     # A request refused as malformed (400: its body or query could not be read) is still
