@@ -47,7 +47,12 @@ class ThrottleSettings(BaseModel):
     fail_open: bool = True
     # Overrides of the documented defaults: {"alana": {"per_key": "2000/minute"}}.
     limits: dict[str, dict[str, str]] = Field(default_factory=dict)
-    # Failed authentications allowed per client address.
+    # How a limit's bucket refills: "window" (whole, when the window its first request
+    # opened ends: at most N requests in a window, as the documented "100 requests /
+    # 1 minute" and Laravel's throttle read) or "smooth" (GCRA: one request's worth
+    # every period/N seconds).
+    refill: str = Field("window", pattern="^(window|smooth)$")
+    # Failed authentications allowed per client address (always "smooth").
     auth_failures: str = "30/minute"
 
     @field_validator("auth_failures")

@@ -207,7 +207,9 @@ async def build_gateway(
     authenticator = Authenticator(
         catalog, failure_store=throttle_store, failure_rate=settings.throttle.auth_failures
     )
-    throttler = Throttler(throttle_store, contract, overrides=settings.throttle.limits)
+    throttler = Throttler(
+        throttle_store, contract, overrides=settings.throttle.limits, refill=settings.throttle.refill
+    )
     interceptors = build_interceptors(
         contract,
         authenticator,

@@ -113,8 +113,11 @@ def test_bad_overrides_stop_start_up(overrides: dict[str, dict[str, str]], messa
         Throttler(MemoryStore(), CONTRACT, overrides=overrides)
 
 
-async def test_denial_consumes_no_quota_and_explains_itself() -> None:
-    throttler = Throttler(MemoryStore(clock=lambda: 0.0), CONTRACT, overrides={"alana": {"per_key_ip": "2/minute"}})
+@pytest.mark.parametrize(("refill", "retry_after"), [("window", 60.0), ("smooth", 30.0)])
+async def test_denial_consumes_no_quota_and_explains_itself(refill: str, retry_after: float) -> None:
+    throttler = Throttler(
+        MemoryStore(clock=lambda: 0.0), CONTRACT, overrides={"alana": {"per_key_ip": "2/minute"}}, refill=refill
+    )
     outcomes = [
         await throttler.check(TRACK_EVENTS, principal=KEY, client_ip="1.1.1.1", request=None)
         for _ in range(4)
@@ -125,7 +128,8 @@ async def test_denial_consumes_no_quota_and_explains_itself() -> None:
     assert (per_key.name, per_key.remaining) == ("per_key", 998)
     err = outcomes[-1].error()
     assert isinstance(err, errors.ResourceExhausted) and err.reason == "RATE_LIMITED"
-    assert err.retry_after == 30.0
+    # A window refills when it ends; GCRA has room for one more after 60/2 seconds.
+    assert err.retry_after == retry_after
     assert err.quota_violations == (
         ("alana:per_key_ip", "2 requests per 60s per key and client address"),
     )
@@ -134,19 +138,52 @@ async def test_denial_consumes_no_quota_and_explains_itself() -> None:
     outcomes[0].raise_if_denied()
 
 
-async def test_metadata_on_success_and_denial() -> None:
-    throttler = Throttler(MemoryStore(clock=lambda: 0.0), CONTRACT, overrides={"alana": {"per_key_ip": "2/minute"}})
+@pytest.mark.parametrize(
+    ("refill", "ratelimit", "retry_after"),
+    [
+        # t: seconds until the bucket is full again: when the window ends...
+        ("window", '"per_key";r=999;t=60, "per_key_ip";r=1;t=60', "60"),
+        # ...or when GCRA has paid back one request's interval.
+        ("smooth", '"per_key";r=999;t=1, "per_key_ip";r=1;t=30', "30"),
+    ],
+)
+async def test_metadata_on_success_and_denial(refill: str, ratelimit: str, retry_after: str) -> None:
+    throttler = Throttler(
+        MemoryStore(clock=lambda: 0.0), CONTRACT, overrides={"alana": {"per_key_ip": "2/minute"}}, refill=refill
+    )
     first = await throttler.check(TRACK_EVENTS, principal=KEY, client_ip="1.1.1.1", request=None)
     assert dict(first.metadata()) == {
         "x-ratelimit-limit": "2",  # the most constrained limit, as Laravel reports it
         "x-ratelimit-remaining": "1",
         "ratelimit-policy": '"per_key";q=1000;w=60, "per_key_ip";q=2;w=60',
-        "ratelimit": '"per_key";r=999;t=1, "per_key_ip";r=1;t=30',
+        "ratelimit": ratelimit,
     }
     await throttler.check(TRACK_EVENTS, principal=KEY, client_ip="1.1.1.1", request=None)
     denied = await throttler.check(TRACK_EVENTS, principal=KEY, client_ip="1.1.1.1", request=None)
     meta = dict(denied.metadata())
-    assert meta["retry-after"] == "30" and meta["x-ratelimit-remaining"] == "0"
+    assert meta["retry-after"] == retry_after and meta["x-ratelimit-remaining"] == "0"
+
+
+async def test_a_window_admits_the_limit_once_per_window_however_spread() -> None:
+    # "100 requests / 1 minute": at most the limit in the window the first request
+    # opened, however the requests are spread; the bucket is full again when it ends.
+    clock = [0.0]
+    throttler = Throttler(
+        MemoryStore(clock=lambda: clock[0]), CONTRACT, overrides={"alana": {"per_key_ip": "3/minute"}}
+    )
+
+    async def at(second: float) -> bool:
+        clock[0] = second
+        outcome = await throttler.check(TRACK_EVENTS, principal=KEY, client_ip="1.1.1.1", request=None)
+        return outcome.allowed
+
+    assert [await at(t) for t in (0.0, 20.0, 40.0, 50.0, 59.9)] == [True, True, True, False, False]
+    assert await at(60.0)  # a new window opens at the first request after the end
+    assert [await at(t) for t in (61.0, 62.0, 119.9)] == [True, True, False]
+    assert await at(120.0)
+
+    with pytest.raises(ValueError, match="refill"):
+        Throttler(MemoryStore(), CONTRACT, refill="fixed")
 
 
 def test_retry_after_rounds_up_to_whole_seconds() -> None:

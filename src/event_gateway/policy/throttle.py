@@ -183,13 +183,18 @@ class Throttler:
         contract: Contract,
         *,
         overrides: Mapping[str, Mapping[str, str]] | None = None,
+        refill: str = "window",
     ) -> None:
-        """`overrides` is `ThrottleSettings.limits`: {api: {limit name: rate}}.
+        """`overrides` is `ThrottleSettings.limits`: {api: {limit name: rate}};
+        `refill` is `ThrottleSettings.refill` ("window" or "smooth", see stores/base.Check).
 
         Every rate is parsed here, so a bad value stops start-up instead of a request;
         an override naming no known limit is refused too, since it is surely a typo.
         """
         self._store = store
+        if refill not in ("window", "smooth"):
+            raise ValueError(f"refill must be 'window' or 'smooth', not {refill!r}")
+        self._window = refill == "window"
         overrides = overrides or {}
         _check_overrides(contract, overrides)
         self._plans: dict[str, tuple[_Limit, ...]] = {
@@ -246,7 +251,7 @@ class Throttler:
             return None
         rates = tuple([self._rate(limit, principal) for limit in plan])
         checks = [
-            Check(_bucket_key(method.api.name, limit, principal, client_ip, request), rate)
+            Check(_bucket_key(method.api.name, limit, principal, client_ip, request), rate, 0, self._window)
             for limit, rate in zip(plan, rates)
         ]
         policy = policy_header(

@@ -104,3 +104,61 @@ async def test_the_burst_is_exact_for_awkward_intervals(store: ThrottleStore, co
     request = checks((f"awkward{count}", Rate(count, 3600 * 7)))
     decisions = [await store.acquire(request) for _ in range(count + 2)]
     assert sum(d.allowed for d in decisions) == count
+
+
+# --- window buckets (Check.window): refilled whole when the window ends ---------------------
+
+
+def windows(*pairs: tuple[str, Rate]) -> list[Check]:
+    return [Check(f"rl:test:w:{name}:{{t}}", rate, 0, True) for name, rate in pairs]
+
+
+async def test_a_window_admits_the_burst_then_denies_until_it_ends(store: ThrottleStore) -> None:
+    request = windows(("a", HOURLY_3))
+    decisions = [await store.acquire(request) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.buckets[0].remaining for d in decisions] == [2, 1, 0, 0]
+    # Every admitted request reports the same end: the window the first one opened.
+    assert all(3599 < d.buckets[0].reset_after <= 3600 for d in decisions)
+    denied = decisions[-1]
+    assert denied.buckets[0].exceeded and denied.buckets[0].limit == 3
+    assert 3599 < denied.retry_after <= 3600  # not 1/3 of it, as GCRA would answer
+
+
+async def test_a_window_denial_consumes_nothing_from_any_limit(store: ThrottleStore) -> None:
+    narrow, wide = ("narrow", Rate(1, 3600)), ("wide", HOURLY_5)
+    assert (await store.acquire(windows(narrow, wide))).allowed
+    for _ in range(3):
+        denied = await store.acquire(windows(narrow, wide))
+        assert [b.exceeded for b in denied.buckets] == [True, False]
+        assert denied.buckets[1].remaining == 4
+    alone = [await store.acquire(windows(wide)) for _ in range(5)]
+    assert [d.allowed for d in alone] == [True, True, True, True, False]
+
+
+async def test_looking_at_a_window_neither_charges_nor_opens_it(store: ThrottleStore) -> None:
+    request = windows(("peek", Rate(2, 3600)))
+    looked = await store.acquire(request, consume=False)
+    assert looked.allowed and looked.buckets == (BucketState(2, 2, 0.0, False),)
+    assert (await store.acquire(request)).allowed
+    looked = await store.acquire(request, consume=False)
+    assert looked.buckets[0].remaining == 1 and 3599 < looked.buckets[0].reset_after <= 3600
+    assert (await store.acquire(request)).allowed
+    assert not (await store.acquire(request, consume=False)).allowed
+
+
+async def test_concurrent_acquires_never_exceed_a_window(store: ThrottleStore) -> None:
+    request = windows(("busy", Rate(25, 3600)), ("busy_wide", Rate(40, 3600)))
+    decisions = await asyncio.gather(*(store.acquire(request) for _ in range(90)))
+    assert sum(d.allowed for d in decisions) == 25
+    after = await store.acquire(windows(("busy_wide", Rate(40, 3600))), consume=False)
+    assert after.buckets[0].remaining == 15
+
+
+async def test_window_and_smooth_buckets_judge_one_request_together(store: ThrottleStore) -> None:
+    mixed = [*windows(("mixed", Rate(2, 3600))), *checks(("mixed", HOURLY_3))]
+    decisions = [await store.acquire(mixed) for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert [b.exceeded for b in decisions[-1].buckets] == [True, False]
+    # The smooth bucket was charged twice only: one more request fits in it.
+    assert (await store.acquire(checks(("mixed", HOURLY_3)))).allowed

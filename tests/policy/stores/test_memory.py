@@ -1,8 +1,9 @@
-"""MemoryStore's one-pass admission gives exactly the answers of `gcra.evaluate`.
+"""MemoryStore's one-pass admission gives exactly the answers of `gcra.evaluate` and
+`window.evaluate`.
 
-`MemoryStore.acquire` writes out the admitted branch of `gcra.evaluate` for speed;
-this drives both with the same random histories of rates, bursts, clock steps and
-charges, and requires identical decisions and identical stored arrival times.
+`MemoryStore.acquire` writes out their admitted branches for speed; this drives both
+with the same random histories of rates, bursts, refills, clock steps and charges, and
+requires identical decisions and identical stored states.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from event_gateway.policy import gcra
+from event_gateway.policy import gcra, window
 from event_gateway.policy.rates import Rate
 from event_gateway.policy.stores.base import BucketState, Check, Decision
 from event_gateway.policy.stores.memory import MemoryStore
@@ -26,24 +27,36 @@ class Clock:
         return self.now
 
 
-def reference(tats: dict[str, float], checks: list[Check], now: float) -> Decision:
-    """Judge with gcra.evaluate alone, charging all only if all pass."""
-    verdicts = [gcra.evaluate(tats.get(c.key), now, c.rate.interval, c.capacity) for c in checks]
+def reference(
+    tats: dict[str, float], windows: dict[str, window.State], checks: list[Check], now: float
+) -> Decision:
+    """Judge with the evaluate functions alone, charging all only if all pass."""
+    verdicts = [
+        window.evaluate(windows.get(c.key), now, c.rate.period, c.capacity) if c.window
+        else gcra.evaluate(tats.get(c.key), now, c.rate.interval, c.capacity)
+        for c in checks
+    ]  # fmt: skip
     if not all(v.allowed for v in verdicts):
         states = []
         for check, verdict in zip(checks, verdicts):
-            remaining, reset_after = gcra.uncharged(verdict, check.rate.interval)
+            if check.window:
+                remaining, reset_after = window.uncharged(verdict)  # type: ignore[arg-type]
+            else:
+                remaining, reset_after = gcra.uncharged(verdict, check.rate.interval)  # type: ignore[arg-type]
             states.append(BucketState(check.capacity, remaining, reset_after, not verdict.allowed))
         return Decision(False, tuple(states), max(v.retry_after for v in verdicts))
     for check, verdict in zip(checks, verdicts):
-        tats[check.key] = verdict.new_tat
+        if check.window:
+            windows[check.key] = verdict.new_state  # type: ignore[union-attr]
+        else:
+            tats[check.key] = verdict.new_tat  # type: ignore[union-attr]
     return Decision(True, tuple(
         BucketState(c.capacity, v.remaining, v.reset_after, False) for c, v in zip(checks, verdicts)
     ))  # fmt: skip
 
 
 rates = st.builds(Rate, st.integers(1, 50), st.sampled_from([1, 2, 7, 60, 3600]))
-limit = st.tuples(rates, st.integers(0, 60))  # burst 0: the rate's count
+limit = st.tuples(rates, st.integers(0, 60), st.booleans())  # burst 0: the rate's count
 step = st.tuples(
     st.floats(0, 30, allow_nan=False, allow_infinity=False),  # seconds the clock moves
     st.lists(st.integers(0, 2), min_size=1, max_size=3),  # which limits this call charges
@@ -53,17 +66,18 @@ step = st.tuples(
 @settings(max_examples=300, deadline=None)
 @given(limits=st.lists(limit, min_size=3, max_size=3), steps=st.lists(step, max_size=80))
 def test_same_answers_as_evaluate(
-    limits: list[tuple[Rate, int]], steps: list[tuple[float, list[int]]]
+    limits: list[tuple[Rate, int, bool]], steps: list[tuple[float, list[int]]]
 ) -> None:
     clock = Clock()
     store = MemoryStore(clock=clock, sweep_interval=1e9)
     expected_tats: dict[str, float] = {}
+    expected_windows: dict[str, window.State] = {}
     for seconds, chosen in steps:
         clock.now += seconds
-        checks = [Check(f"k{i}", limits[i][0], limits[i][1]) for i in dict.fromkeys(chosen)]
+        checks = [Check(f"k{i}", *limits[i]) for i in dict.fromkeys(chosen)]
         got = asyncio.run(store.acquire(checks))
-        assert got == reference(expected_tats, checks, clock.now)
-        assert store._tats == expected_tats
+        assert got == reference(expected_tats, expected_windows, checks, clock.now)
+        assert (store._tats, store._windows) == (expected_tats, expected_windows)
 
 
 def test_admitted_states_are_plain_values() -> None:

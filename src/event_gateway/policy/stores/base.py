@@ -20,11 +20,17 @@ from event_gateway.policy.rates import Rate
 
 
 class Check(NamedTuple):
-    """One bucket to charge: its key and its rate; the burst defaults to the rate's count."""
+    """One bucket to charge: its key and its rate; the burst defaults to the rate's count.
+
+    `window`: the bucket is refilled whole when the window its first request opened
+    ends (policy/window.py), as the documented "N requests / 1 minute" limits read;
+    otherwise continuously, one token every period/count seconds (policy/gcra.py).
+    """
 
     key: str
     rate: Rate
     burst: int = 0
+    window: bool = False
 
     @property
     def capacity(self) -> int:

@@ -1,6 +1,6 @@
 """Throttle store shared through Redis: every limit of a request in ONE round trip.
 
-One Lua script (stores/gcra.lua) judges and charges all of a request's buckets
+One Lua script (stores/buckets.lua) judges and charges all of a request's buckets
 atomically, timed by Redis's own clock, run with EVALSHA through redis-py's
 `register_script`. Bucket keys must share a hash tag (the Throttler's `rl:…:{tag}:…`)
 because a script may only touch keys of one slot in a cluster.
@@ -28,7 +28,7 @@ from event_gateway.policy.stores.base import BucketState, Check, Decision, Unava
 
 logger = logging.getLogger(__name__)
 
-_SCRIPT = resources.files(__package__).joinpath("gcra.lua").read_text()
+_SCRIPT = resources.files(__package__).joinpath("buckets.lua").read_text()
 
 # What "Redis cannot be reached" looks like. A ResponseError other than READONLY is a
 # bug (a broken script, keys across slots) and must surface, not be waved through.
@@ -75,6 +75,7 @@ class RedisStore:
         for check in checks:
             args.append(repr(check.rate.interval * 1_000_000))
             args.append(check.capacity)
+            args.append(check.rate.period * 1_000_000 if check.window else 0)
         try:
             async with asyncio.timeout(self._timeout):
                 raw = await self._script(keys=[c.key for c in checks], args=args)
