@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from event_gateway import errors
+from event_gateway.ingest import common
 from event_gateway.ingest.common import Ingestor, Receipt
 from event_gateway.scope import current_scope
 from event_gateway.storage.base import EventRecord, RejectedRecord
@@ -74,3 +75,15 @@ async def test_a_key_of_a_tenant_not_accepting_events_is_refused_before_anything
         await invoke(method, lambda: ingestor.accepting_tenant(current_scope()), tenant=tenant)
     assert caught.value.reason == "TENANT_INACTIVE"
     assert await invoke(method, lambda: ingestor.accepting_tenant(current_scope())) == "acme"
+
+
+def test_a_long_or_nul_deduplication_id_is_stored_as_its_digest() -> None:
+    short = "evt-1"
+    long_id = "é" * (common.MAX_DEDUP_KEY_CHARS + 1)
+    assert common.dedup_key_of(short) == short and common.dedup_key_of("") is None
+    assert common.dedup_key_of("x" * common.MAX_DEDUP_KEY_CHARS) == "x" * common.MAX_DEDUP_KEY_CHARS
+    digest = common.dedup_key_of(long_id)
+    assert digest is not None and digest.startswith("sha256:") and len(digest) == 71
+    assert digest == common.dedup_key_of(long_id) != common.dedup_key_of(long_id + "x")
+    # A NUL is kept apart from the U+FFFD PostgreSQL would have mended it into.
+    assert common.dedup_key_of("a\x00b") != common.dedup_key_of("a\ufffdb") == "a\ufffdb"

@@ -6,6 +6,7 @@ Nothing here knows an API by name; the per-API rules live in the API's own modul
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -231,6 +232,21 @@ def parse_lenient_timestamp(text: str) -> datetime | None:
 # tuple.__new__ with the values in field order: the record without the generated
 # __new__'s Python frame (see tests/ingest/test_common.py for the field order check).
 _new_event: Callable[[type[EventRecord], tuple[Any, ...]], EventRecord] = tuple.__new__
+# Longer de-duplication ids are stored as their digest: the unique index over them has a
+# row limit (PostgreSQL refused a 2,700-character id, failing the whole group commit
+# and every innocent caller in it, on every retry), and a digest keeps ids distinct.
+MAX_DEDUP_KEY_CHARS = 128
+
+
+def dedup_key_of(sent: str | None) -> str | None:
+    """The stored de-duplication key for an id as sent: itself, or "sha256:<hex>" when
+    it is long or holds a NUL (which PostgreSQL cannot store, and mending it into
+    U+FFFD would make two distinct ids one)."""
+    if not sent:
+        return None
+    if len(sent) <= MAX_DEDUP_KEY_CHARS and "\x00" not in sent:
+        return sent
+    return "sha256:" + hashlib.sha256(sent.encode("utf-8", "surrogatepass")).hexdigest()
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
@@ -273,7 +289,7 @@ class Receipt:
                 product_id or None,
                 self.client_ip,
                 self.user_agent,
-                dedup_key or None,
+                dedup_key_of(dedup_key),
                 future,
             ),
         )
