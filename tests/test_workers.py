@@ -228,6 +228,9 @@ class _Writer:
     async def close(self) -> None:
         self._log.append("writer closed")
 
+    def abort(self) -> None:
+        self._log.append("writer aborted")
+
 
 class _RecordingHealth(health.aio.HealthServicer):
     def __init__(self, log: list[str]) -> None:

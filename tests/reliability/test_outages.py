@@ -210,3 +210,53 @@ async def test_overload_is_refused_quickly_with_retry_after(tmp_path: Path) -> N
             gateway.stop()
         tally.record("overload", database, backend="sqlite", rss_after_kib=rss_after)
         assert count_events(database, "--api", "depict") == acknowledged
+
+
+HOLD_TABLE_LOCK = """
+import asyncio, sys
+import asyncpg
+
+async def main(dsn: str, seconds: float) -> None:
+    connection = await asyncpg.connect(dsn)
+    async with connection.transaction():
+        await connection.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        print("locked", flush=True)
+        await asyncio.sleep(seconds)
+    await connection.close()
+
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+"""
+
+
+def test_shutdown_answers_writes_stuck_on_a_lock_not_stored_and_stores_none(tmp_path: Path) -> None:
+    # Found by a black-box run: with the events table locked past shutdown_grace, the
+    # servers' own deadline answered REST 500 and gRPC UNAVAILABLE, and the writer then
+    # committed those very rows when the lock went: a retry stored them twice.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with new_database("postgres", tmp_path) as database:
+        key = setup_tenant(database)
+        gateway = Gateway(database, env={"EVENT_GATEWAY_SHUTDOWN_GRACE": "3", "EVENT_GATEWAY_WRITER__COMMIT_TIMEOUT": "60"})
+        gateway.start(tmp_path)
+        url = f"{gateway.base_url}/api/v1/events"
+        body = {"events": [{"eventType": "home-page-view", "visitorId": "v-shutdown"}]}
+        dsn = database.replace("postgresql+asyncpg://", "postgresql://")
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_TABLE_LOCK, dsn, "10"], stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            with ThreadPoolExecutor(5) as pool:
+                answers = [pool.submit(httpx.post, url, json=body, headers={"x-api-key": key}, timeout=30) for _ in range(5)]
+                time.sleep(1.0)  # the requests wait for the writer, which waits for the lock
+                assert not any(a.done() for a in answers)
+                assert gateway.process is not None
+                gateway.process.send_signal(15)
+                responses = [a.result() for a in answers]
+            assert gateway.process.wait(timeout=20) == 0
+        finally:
+            gateway.kill()
+            holder.wait(timeout=30)  # the lock goes: nothing may be committed after it
+        for response in responses:
+            # Alana's own 503 with Retry-After: not stored, safe to retry.
+            assert response.status_code == 503, response.text
+            assert response.json()["code"] == "unavailable" and "retry-after" in response.headers
+        assert count_events(database, "--api", "alana") == 0

@@ -78,3 +78,36 @@ async def test_writable_probe_sees_another_processes_write_lock(tmp_path: Path) 
         holder.wait(10)
     await writable(engine)
     await engine.dispose()
+
+
+async def test_abort_interrupts_a_commit_waiting_for_the_lock_and_stores_nothing(tmp_path: Path) -> None:
+    # The commit waits for another process's lock (up to the 5 s busy timeout); shutdown's
+    # deadline must roll it back and say so, not leave the sink's thread to commit later.
+    import asyncio
+    import sqlite3
+
+    path = tmp_path / "abort.db"
+    engine = create_engine(f"sqlite:///{path}")
+    writer = GroupCommitWriter(engine, WriterSettings(retry_after=3, commit_timeout=60))
+    writer.start()
+    assert await writer.write([_event("warm")]) == WriteResult(1, 0)  # the sink's connection is open
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        waiting = asyncio.create_task(writer.write([_event("a"), _event("b")]))
+        await asyncio.sleep(0.5)  # the group is on the sink's thread, waiting for the lock
+        assert not waiting.done()
+        started = asyncio.get_running_loop().time()
+        writer.abort()
+        with pytest.raises(errors.Unavailable) as caught:
+            await waiting
+        assert caught.value.reason == "SHUTTING_DOWN"
+        assert asyncio.get_running_loop().time() - started < 2  # interrupted, not timed out
+    finally:
+        holder.communicate("go\n", timeout=30)
+    await writer.close()
+    await engine.dispose()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT count(*) FROM events").fetchone() == (1,)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +33,8 @@ from event_gateway.storage.models import events_table, rejected_table
 from event_gateway.storage.writer import Batch, DedupKey
 
 Encoder = Callable[[Any], Any]
+# SQLite's own wait for another writer's lock, per attempt (see SqliteSink._begin).
+_LOCK_SLICE = 0.05
 
 
 def _json_dumps(value: Any) -> str:
@@ -131,11 +135,33 @@ class SqliteSink:
         self._rejected = _Insert(rejected_table(), RejectedRecord, dialect)
 
     async def commit(self, batch: Batch) -> set[DedupKey]:
+        """Commit on the sink's thread. Cancelled (the writer's commit timeout, a
+        shutdown), the transaction is interrupted and its real outcome awaited: an
+        asyncio cancellation alone would leave the thread to commit rows whose callers
+        were told they were not stored. Committed after all, the result stands."""
         loop = asyncio.get_running_loop()
+        cancelled = threading.Event()
+        done = loop.run_in_executor(self._thread, self._commit, batch, cancelled)
         try:
-            return await loop.run_in_executor(self._thread, self._commit, batch)
+            try:
+                return await asyncio.shield(done)
+            except asyncio.CancelledError:
+                cancelled.set()
+                self._interrupt()
+                try:
+                    return await done  # a commit that won the race is reported as one
+                except (sqlite3.Error, OSError):
+                    raise asyncio.CancelledError from None  # rolled back: the cancellation stands
         except (sqlite3.Error, OSError) as exc:
             raise unavailable(exc) from exc
+
+    def _interrupt(self) -> None:
+        # sqlite3's one call meant for another thread: the running statement stops and
+        # its transaction rolls back. It does not wake a wait for the lock, which is why
+        # _begin waits in short slices and looks at `cancelled` between them.
+        connection = self._connection
+        if connection is not None:
+            connection.interrupt()
 
     def close(self) -> None:
         self._thread.submit(self._close).result()
@@ -150,15 +176,29 @@ class SqliteSink:
             )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
-            connection.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+            connection.execute(f"PRAGMA busy_timeout={int(_LOCK_SLICE * 1000)}")
             connection.execute("PRAGMA foreign_keys=ON")
             self._connection = connection
         return self._connection
 
-    def _commit(self, batch: Batch) -> set[DedupKey]:
+    def _begin(self, connection: sqlite3.Connection, cancelled: threading.Event) -> None:
+        """BEGIN IMMEDIATE, waiting for another writer's lock up to the busy timeout, in
+        slices: between two, a cancelled commit gives up (and nothing was written)."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if cancelled.is_set() or time.monotonic() >= deadline:
+                    raise
+
+    def _commit(self, batch: Batch, cancelled: threading.Event) -> set[DedupKey]:
         connection = self._open()
         inserted: set[DedupKey] = set()
-        connection.execute("BEGIN IMMEDIATE")
+        self._begin(connection, cancelled)
         try:
             if batch.plain:
                 connection.executemany(self._plain.sql, self._plain.rows(batch.plain))

@@ -103,6 +103,8 @@ class GroupCommitQueue:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        # The sink's commit in flight, as a task of its own so that abort() can cancel it.
+        self._committing: asyncio.Future[set[DedupKey]] | None = None
         # (loop time, succeeded) of the last commit: readiness reads it.
         self._last_commit: tuple[float, bool] | None = None
 
@@ -130,21 +132,35 @@ class GroupCommitQueue:
         self._wakeup.set()
         await self.start()
 
+    def abort(self) -> None:
+        """Shutdown's deadline: refuse new writes, answer every queued caller Unavailable
+        (nothing of theirs was stored: safe to retry), and cancel the commit in flight.
+        Its callers are answered as the sink's real outcome decides: a sink rolls back
+        what it can and reports a commit that won the race as done. Without this, the
+        servers' own deadline cancels the waiting requests (a bare 500 over REST) while
+        their rows are still committed afterwards, and a retry stores them twice."""
+        self._closing = True
+        refused = self._shutting_down()
+        while self._waiting:
+            pending = self._waiting.popleft()
+            self._rows -= pending.rows
+            _fail(pending, refused)
+        if self._committing is not None:
+            self._committing.cancel()
+        self._wakeup.set()
+
     async def write(
         self, events: Sequence[EventRecord], rejected: Sequence[RejectedRecord] = ()
     ) -> WriteResult:
         rows = len(events) + len(rejected)
         if rows == 0:
             return WriteResult(stored=0, duplicates=0)
-        retry_after = float(self._settings.retry_after)
         if self._closing:
-            raise errors.Unavailable(
-                "the gateway is shutting down", reason="SHUTTING_DOWN", retry_after=retry_after
-            )
+            raise self._shutting_down()
         if self._rows + rows > self._settings.queue_rows:
             # Refuse at once rather than grow memory or make the caller wait unboundedly.
             raise errors.ResourceExhausted(
-                "the write queue is full", reason="QUEUE_FULL", retry_after=retry_after
+                "the write queue is full", reason="QUEUE_FULL", retry_after=float(self._settings.retry_after)
             )
         pending = _Pending(events, rejected, rows, asyncio.get_running_loop().create_future())
         self._waiting.append(pending)
@@ -199,7 +215,13 @@ class GroupCommitQueue:
         inserted: set[DedupKey] = set()
         try:
             async with asyncio.timeout(self._settings.commit_timeout):
-                inserted = await self._sink.commit(plan.batch)
+                self._committing = asyncio.ensure_future(self._sink.commit(plan.batch))
+                inserted = await self._committing
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this task itself is being stopped: _run's finally answers everyone
+            failure = self._shutting_down()  # abort() cancelled the commit, which rolled back
         except errors.GatewayError as exc:
             failure = exc
             if failure.retry_after is None:  # sinks do not know the configured advice
@@ -211,6 +233,8 @@ class GroupCommitQueue:
             _log.exception("commit of %d rows failed", sum(p.rows for p in group))
             failure = errors.Internal("storing the events failed")
             failure.__cause__ = exc
+        finally:
+            self._committing = None
         seconds = loop.time() - started
         self._last_commit = (loop.time(), failure is None)
 
@@ -238,6 +262,11 @@ class GroupCommitQueue:
             self._observer(stats)
         except Exception:  # metrics must never stop the writer
             _log.exception("writer observer failed")
+
+    def _shutting_down(self) -> errors.Unavailable:
+        return errors.Unavailable(
+            "the gateway is shutting down", reason="SHUTTING_DOWN", retry_after=float(self._settings.retry_after)
+        )
 
     def _unavailable(self, message: str) -> errors.Unavailable:
         return errors.Unavailable(
