@@ -144,11 +144,16 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
         outgoing_headers=lambda key: key if key in RESPONSE_HEADERS else None,
         error_renderer=error_renderer,
         tolerant_elements=batch_field,
+        required_fields=lambda method: _present(batch_field(method) if reading(method).batch_required else None),
         undecodable_elements_key=UNDECODABLE_ELEMENTS_KEY,
         # REST calls go through the same chain as gRPC ones, refused ones included: a
         # malformed body is authenticated and spends the caller's rate limits.
         dispatch_refusals=True,
     )
+
+
+def _present(name: str | None) -> tuple[str, ...]:
+    return (name,) if name else ()
 
 
 def throttle_store_for(settings: Settings, metrics: Metrics) -> tuple[ThrottleStore, Any]:

@@ -162,6 +162,31 @@ def test_malformed_json_is_400(deployment: Deployment) -> None:
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"null", b"{}", b'{"events": null}', b'{"event": [{"eventType": "home-page-view", "visitorId": "v"}]}'],
+    ids=["empty", "null", "no-key", "null-events", "misspelt-key"],
+)
+def test_a_body_without_the_events_list_is_400_not_an_empty_success(deployment: Deployment, content: bytes) -> None:
+    # A misspelt key used to answer {"status":"ok","stored":0}: the events were lost unseen.
+    before = alana_count(deployment)
+    response = httpx.post(
+        f"{deployment.gateway.base_url}/api/v1/events",
+        content=content,
+        headers={"x-api-key": deployment.key, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["status"] == "error" and body["code"] == "invalid_request", body
+    assert body["error"] in ("events: required field is missing", "request body is required"), body
+    assert alana_count(deployment) == before
+
+
+def test_an_empty_events_list_is_an_empty_success(deployment: Deployment) -> None:
+    response = post(deployment, {"events": []})
+    assert response.status_code == 200 and response.json() == {"status": "ok", "stored": 0, "errors": 0}
+
+
 def test_events_are_attributed_to_the_keys_tenant(deployment: Deployment) -> None:
     before = alana_count(deployment, "globex")
     post(deployment, {"events": ALL_TYPES[:1]}, key=deployment.other_key)

@@ -175,6 +175,21 @@ async def test_tolerant_elements_also_read_a_list_that_is_the_whole_body(echo: A
     assert not_a_list.status_code == 400 and len(dispatcher.calls) == 1
 
 
+async def test_required_fields_refuse_a_body_that_leaves_them_out(echo: Any) -> None:
+    dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))
+    async with client(echo, dispatcher, required_fields=lambda m: ("items",)) as c:
+        absent = await c.post("/v1/echo/n", json={"itemz": [{"name": "a"}]})
+        null = await c.post("/v1/echo/n", json={"items": None})
+        empty = await c.post("/v1/echo/n", json={"items": []})
+        sent = await c.post("/v1/echo/n", json={"items": [{"name": "a"}]})
+    for refused in (absent, null):
+        assert refused.status_code == 400
+        (violation,) = refused.json()["details"][0]["fieldViolations"]
+        assert violation["field"] == "items" and "missing" in violation["description"]
+    # Present is enough, even empty: only leaving the key out is refused.
+    assert empty.status_code == sent.status_code == 200 and len(dispatcher.calls) == 2
+
+
 @pytest.mark.parametrize("query", ["text=%FF", "api_key=egk_secret%c3%28", "unknown=%ff"])
 async def test_a_query_value_that_is_not_utf8_is_400_without_the_value(echo: Any, query: str) -> None:
     dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))

@@ -222,6 +222,9 @@ class RequestReading:
     # its own: one the codec cannot read fails only itself (the API's partial success)
     # or is reported beside the other elements' problems, never hiding them.
     per_element: bool = False
+    # The batch (the per_element field) must be sent: a body without it (`{}`, a
+    # misspelt key, an empty body) is refused instead of stored as nothing at all.
+    batch_required: bool = False
     # An empty string reads as null (Laravel's ConvertEmptyStringsToNull middleware):
     # `"type": ""` is a missing type, not an invalid one.
     empty_is_null: bool = False
@@ -232,7 +235,7 @@ _READINGS = {
     # undecodable one does not hide the others' problems.
     "fastapi": RequestReading(strict_enums=True, body_required=True, per_element=True),
     "laravel": RequestReading(strict_enums=True, empty_is_null=True),
-    "alana": RequestReading(per_element=True),
+    "alana": RequestReading(per_element=True, body_required=True, batch_required=True),
 }
 
 

@@ -67,7 +67,7 @@ class _Plan:
     __slots__ = (
         "route", "request_class", "request_codec", "response_codec", "renderer",
         "success_status", "credential_params", "bound", "body_keys", "query_fields",
-        "use_proto_names", "streaming", "body_required", "tolerant_field",
+        "use_proto_names", "streaming", "body_required", "tolerant_field", "required_fields",
     )
 
     def __init__(self, route: Route, options: TranscodingOptions) -> None:
@@ -92,6 +92,10 @@ class _Plan:
         self.body_keys = tuple(f.name if use_proto else f.json_name for f in route.body_fields)
         self.query_fields: dict[str, tuple[str, ...] | None] = {}
         self.tolerant_field = _tolerant_field(method, options, route)
+        fields = method.input_type.fields_by_name
+        self.required_fields = tuple(
+            fields[name] for name in options.required_fields(method) if name in fields and route.body == "*"
+        )
 
     def query_field(self, name: str) -> tuple[str, ...] | None:
         """Proto-name path of a query param, or None to ignore it (unknown or bound)."""
@@ -274,12 +278,17 @@ class TranscodingApp:
         try:
             if not plan.body_keys:
                 try:
-                    return plan.request_codec.decode(raw)
+                    request = plan.request_codec.decode(raw)
                 except DecodeError as err:
+                    if plan.body_required and raw.strip() == b"null":
+                        raise _MissingBody() from None
                     if not _inside(err.path, plan.tolerant_field):
                         raise
-                # Only after a failure inside the list: the usual request pays nothing.
-                return self._decode_elements(plan, orjson.loads(raw), metadata)
+                    # Only after a failure inside the list: the usual request pays nothing.
+                    request = self._decode_elements(plan, orjson.loads(raw), metadata)
+                if plan.required_fields:
+                    _require(plan.required_fields, request, raw, plan.use_proto_names)
+                return request
             value: Any = orjson.loads(raw)
             if value is None and plan.body_required:
                 raise _MissingBody()
@@ -389,6 +398,25 @@ class _MissingBody(_BadBody):
 
     def __init__(self) -> None:
         super().__init__("", "missing", "request body is required")
+
+
+def _require(fields: tuple[FieldDescriptor, ...], request: Message, raw: bytes, proto_names: bool) -> None:
+    """Refuse a body that leaves out a required field (present and not null)."""
+    body: Any = None
+    for field_ in fields:
+        if field_.is_repeated:
+            empty = not getattr(request, field_.name)
+        elif field_.has_presence:
+            empty = not request.HasField(field_.name)
+        else:
+            empty = getattr(request, field_.name) == field_.default_value
+        if not empty:
+            continue
+        if body is None:
+            body = orjson.loads(raw)
+        if not isinstance(body, dict) or all(body.get(k) is None for k in (field_.json_name, field_.name)):
+            name = field_.name if proto_names else field_.json_name
+            raise _BadBody(name, "missing", "required field is missing")
 
 
 def _bind(

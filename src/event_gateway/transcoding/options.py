@@ -35,6 +35,10 @@ def _no_field(method: MethodDescriptor) -> str | None:
     return None
 
 
+def _no_fields(method: MethodDescriptor) -> tuple[str, ...]:
+    return ()
+
+
 def _no_outgoing_header(key: str) -> str | None:
     return None
 
@@ -58,6 +62,11 @@ class TranscodingOptions:
     # Whether an empty or JSON null body is refused (400, reason "missing") instead of
     # read as an empty message (grpc-gateway's reading, the default).
     body_required: Callable[[MethodDescriptor], bool] = _never
+    # Fields (proto names) of a `body: "*"` request whose JSON key must be present and
+    # not null: 400, reason "missing", at that field. Proto3 cannot tell an absent list
+    # or message from an empty one, so this looks at the body again, only when the
+    # decoded field is empty (a typo in the key then no longer reads as "nothing sent").
+    required_fields: Callable[[MethodDescriptor], tuple[str, ...]] = _no_fields
     # Response metadata key (initial or trailing) → HTTP header name, or None to drop it.
     outgoing_headers: Callable[[str], str | None] = _no_outgoing_header
     error_renderer: Callable[[MethodDescriptor | None], ErrorRenderer] = default_renderer_for
