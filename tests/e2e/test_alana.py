@@ -115,6 +115,18 @@ def test_an_event_with_a_value_of_the_wrong_json_type_fails_only_itself(deployme
     assert last["payload"] == (event if isinstance(event, dict) else {"_sent": event})
 
 
+@pytest.mark.parametrize("event_type", [2, "EVENT_TYPE_SEARCH", "Search", "bogus-type"])
+def test_an_event_type_other_than_the_seven_documented_strings_fails_that_event(
+    deployment: Deployment, event_type: object
+) -> None:
+    # "One of the 7 event types listed above": not the enum's number, nor its proto name.
+    event = {"eventType": event_type, "visitorId": "v", "query": "q"}
+    rejected = rejected_between_two_valid(deployment, event)
+    assert rejected["field"] == "eventType"
+    exported = cli(deployment.database, "events", "export", "--format", "ndjson", "--rejected", "--api", "alana").stdout
+    assert json.loads(exported.splitlines()[-1])["payload"] == event  # quarantined as sent
+
+
 def test_the_first_event_rejected_still_has_its_index(deployment: Deployment) -> None:
     # index 0 is a proto3 default: without presence, JSON would leave it out.
     response = post(deployment, {"events": [{"visitorId": "v"}, ALL_TYPES[0], {"visitorId": "v"}]})

@@ -235,7 +235,7 @@ _READINGS = {
     # undecodable one does not hide the others' problems.
     "fastapi": RequestReading(strict_enums=True, body_required=True, per_element=True),
     "laravel": RequestReading(strict_enums=True, empty_is_null=True),
-    "alana": RequestReading(per_element=True, body_required=True, batch_required=True),
+    "alana": RequestReading(strict_enums=True, per_element=True, body_required=True, batch_required=True),
 }
 
 
