@@ -83,6 +83,7 @@ class Generator:
         self.latencies: list[float] = []
         self.statuses: dict[int, int] = {}
         self.lost_requests = 0
+        self.unsolicited = 0
         self.in_flight = 0
         self.max_backlog = 0
         self.all_done = asyncio.Event()
@@ -105,6 +106,11 @@ class Generator:
     def completed(self, conn: Connection, status: int) -> None:
         done = _now()
         scheduled = conn.scheduled
+        if scheduled is None:
+            # An answer to no request (a server closing an idle connection with a 408):
+            # the connection is going away; connection_lost replaces it.
+            self.unsolicited += 1
+            return
         conn.scheduled = None
         self.in_flight -= 1
         if scheduled is not None and scheduled >= self.measure_from:
@@ -170,6 +176,7 @@ class Generator:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "unanswered": self.in_flight,
             "lost": self.lost_requests,
+            "unsolicited": self.unsolicited,
             "achieved_per_s": ok / a.seconds,
             "max_backlog": self.max_backlog,
             "p50_ms": pct(50),

@@ -177,6 +177,12 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
             if not self._in_head and self.cycle is not None and self.cycle.response_started:
                 self.transport.close()  # too late for a 408: the answer is under way
                 return
+            if self._in_head and self._head_bytes == 0 and not self._fields:
+                # Nothing of a request has come (a connection opened ahead, as pools and
+                # browsers do): close quietly, as on keep-alive expiry. A 408 here could
+                # reach a client just as it sends a request, and be read as its answer.
+                self.transport.close()
+                return
             self._refuse(_HeadRefused(HTTPStatus.REQUEST_TIMEOUT, "Request not received in time."))
 
         def _count_field_bytes(self, size: int) -> None:
