@@ -39,10 +39,11 @@ _verdict = tuple.__new__  # see gcra.py: this runs for every limit of every requ
 def evaluate(state: State | None, now: float, period: float, burst: int) -> Verdict:
     """Judge one request against one bucket, without changing anything."""
     if state is None or state[0] <= now:
-        end, taken = now + period, 0
+        # A new window: its length is exactly the period ((now + period) - now may not be).
+        end, taken, left = now + period, 0, float(period)
     else:
         end, taken = state
-    left = end - now
+        left = end - now
     if taken < burst:
         return _verdict(Verdict, (True, (end, taken + 1), burst - taken - 1, left, 0.0))
     return _verdict(Verdict, (False, (end, taken), 0, left, left))

@@ -89,13 +89,15 @@ async def test_no_checks_is_allowed(store: ThrottleStore) -> None:
     assert decision.allowed and decision.buckets == ()
 
 
-async def test_concurrent_acquires_never_exceed_the_limit(store: ThrottleStore) -> None:
-    request = checks(("busy", Rate(25, 3600)), ("busy_wide", Rate(40, 3600)))
+@pytest.mark.parametrize("window", [False, True], ids=["smooth", "window"])
+async def test_concurrent_acquires_never_exceed_the_limit(store: ThrottleStore, window: bool) -> None:
+    build = windows if window else checks
+    request = build(("busy", Rate(25, 3600)), ("busy_wide", Rate(40, 3600)))
     # 90: under redis-py's default pool of 100 connections, so every call reaches Redis.
     decisions = await asyncio.gather(*(store.acquire(request) for _ in range(90)))
     assert sum(d.allowed for d in decisions) == 25
     # The wide limit was charged by admitted requests only.
-    after = await store.acquire(checks(("busy_wide", Rate(40, 3600))), consume=False)
+    after = await store.acquire(build(("busy_wide", Rate(40, 3600))), consume=False)
     assert after.buckets[0].remaining == 15
 
 
@@ -145,14 +147,6 @@ async def test_looking_at_a_window_neither_charges_nor_opens_it(store: ThrottleS
     assert looked.buckets[0].remaining == 1 and 3599 < looked.buckets[0].reset_after <= 3600
     assert (await store.acquire(request)).allowed
     assert not (await store.acquire(request, consume=False)).allowed
-
-
-async def test_concurrent_acquires_never_exceed_a_window(store: ThrottleStore) -> None:
-    request = windows(("busy", Rate(25, 3600)), ("busy_wide", Rate(40, 3600)))
-    decisions = await asyncio.gather(*(store.acquire(request) for _ in range(90)))
-    assert sum(d.allowed for d in decisions) == 25
-    after = await store.acquire(windows(("busy_wide", Rate(40, 3600))), consume=False)
-    assert after.buckets[0].remaining == 15
 
 
 async def test_window_and_smooth_buckets_judge_one_request_together(store: ThrottleStore) -> None:

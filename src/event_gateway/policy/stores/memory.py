@@ -58,12 +58,13 @@ class MemoryStore:
             if check.window:
                 current = windows.get(check.key)
                 if current is None or current[0] <= now:
-                    end, taken = now + rate.period, 0
+                    end, taken, left = now + rate.period, 0, float(rate.period)
                 else:
                     end, taken = current
+                    left = end - now
                 if taken >= burst:
                     return self._judge(checks, now, consume)
-                states.append(_new(BucketState, (burst, burst - taken - 1, end - now, False)))
+                states.append(_new(BucketState, (burst, burst - taken - 1, left, False)))
                 charged_windows.append((check.key, (end, taken + 1)))
                 continue
             interval = rate.interval
