@@ -69,6 +69,10 @@ class ThrottleSettings(BaseModel):
         return value
 
 
+# RFC 9110 5.6.2: a header name is a token (matched lower-cased; CORS echoes the names).
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
+
+
 class CorsSettings(BaseModel):
     # Origins allowed on the public storefront paths ("*" = any origin).
     public_origins: list[str] = Field(default_factory=lambda: ["*"])
@@ -84,10 +88,11 @@ class CorsSettings(BaseModel):
     @field_validator("allow_headers")
     @classmethod
     def _header_names(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if name != "*" and not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+        names = [name.lower() for name in value]
+        for name in names:
+            if name != "*" and not HEADER_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a header name")
-        return [name.lower() for name in value]
+        return names
 
     @field_validator("public_origins", "origins")
     @classmethod
