@@ -24,7 +24,13 @@ import uvicorn
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from event_gateway.config import Settings
-from event_gateway.workers import Supervisor, bind_reuseport, graceful_shutdown, host_port
+from event_gateway.workers import (
+    Supervisor,
+    abort_delay,
+    bind_reuseport,
+    graceful_shutdown,
+    host_port,
+)
 
 MARKERS_ENV = "EG_TEST_MARKERS"
 
@@ -219,6 +225,13 @@ def test_a_taken_port_fails_fast() -> None:
 
 
 # --- graceful_shutdown ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("grace", "delay"), [(30.0, 29.0), (2.0, 1.0), (1.0, 0.5), (0.2, 0.1), (0.0, 0.0)])
+def test_waiting_writes_are_refused_a_second_before_a_drain_ends_or_halfway_through_a_short_one(
+    grace: float, delay: float
+) -> None:
+    assert abort_delay(grace) == pytest.approx(delay)
 
 
 class _Writer:

@@ -56,8 +56,14 @@ GATE_LIMIT = 1.0
 # Seconds before the drain's end at which writes still waiting are refused and the
 # commit in flight is cancelled (GroupCommitQueue.abort), so that their callers are
 # answered "not stored, retry" by the gateway itself before the servers' own deadline
-# cancels them with nothing true to say.
+# cancels them with nothing true to say. A shorter drain keeps half of itself for that.
 ANSWER_MARGIN = 1.0
+
+
+def abort_delay(grace: float) -> float:
+    """Seconds into a drain of `grace` seconds at which waiting writes are refused."""
+    grace = max(0.0, grace)
+    return grace - min(ANSWER_MARGIN, grace / 2)
 
 
 # --- one worker -------------------------------------------------------------------------
@@ -86,8 +92,9 @@ async def graceful_shutdown(
        `grace`: grpc.aio's stop() refuses new calls and waits for running ones; uvicorn's
        should_exit closes its listeners and waits for open requests (its
        timeout_graceful_shutdown bounds that; `http_serving` is its serve() task).
-       A writer still waiting `ANSWER_MARGIN` before the end is aborted: its callers
-       hear Unavailable (nothing stored) and the commit in flight is rolled back.
+       A writer still waiting `ANSWER_MARGIN` (or half a shorter drain) before the end
+       is aborted: its callers hear Unavailable (nothing stored) and the commit in
+       flight is rolled back.
     4. Flush the writer: every write() whose caller was answered is already committed,
        and close() commits whatever is still queued.
     """
@@ -102,7 +109,7 @@ async def graceful_shutdown(
         if gate.refused:
             logger.info("refused %d gRPC calls with UNAVAILABLE while draining", gate.refused)
     grace = max(0.0, grace - (loop.time() - began))
-    deadline = loop.call_later(max(0.0, grace - ANSWER_MARGIN), writer.abort)
+    deadline = loop.call_later(abort_delay(grace), writer.abort)
     drains = [grpc_server.stop(grace)]
     if http_serving is not None and not http_serving.done():
         drains.append(_within(http_serving, grace))
