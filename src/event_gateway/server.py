@@ -136,6 +136,7 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
         codec=codec,
         request_codec=request_codec,
         body_required=lambda method: reading(method).body_required,
+        form_bodies=lambda method: reading(method).form_bodies,
         max_body_bytes=settings.max_body_bytes,
         max_decompressed_bytes=settings.max_body_bytes,
         incoming_headers=base.incoming_headers | header_credentials,

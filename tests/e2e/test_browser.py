@@ -2,9 +2,9 @@
 
 Every documented API is called from shops' pages, so this is their real client: headless
 Chromium loads a page from a second local server, whose script POSTs a track event
-with fetch (application/json: preflighted) and two conversions with
+with fetch (application/json: preflighted) and four conversions with
 navigator.sendBeacon (a text/plain Blob: no preflight, answer unreadable; a JSON Blob:
-preflighted with credentials, as beacons always are), then one
+preflighted with credentials, as beacons always are; FormData and URLSearchParams), then one
 event to each keyed API the way its browser SDK sends it (a key in the x-api-key
 header, in Depict's query, as Topsort's bearer token: all preflighted). Every event
 must be in the database afterwards, and the page must have read each answer.
@@ -73,6 +73,14 @@ async function run() {
   const json = JSON.stringify({tenant_slug: "acme-store", transaction_id: "tx-browser-2"});
   out.json_beacon_queued = navigator.sendBeacon(gateway + "/api/v1/analytics/conversion",
                                                 new Blob([json], {type: "application/json"}));
+  // Forms, as shops also send beacons: multipart (FormData) and urlencoded (URLSearchParams).
+  const form = new FormData();
+  form.append("tenant_slug", "acme-store");
+  form.append("transaction_id", "tx-browser-3");
+  form.append("value", "12.5");
+  out.form_beacon_queued = navigator.sendBeacon(gateway + "/api/v1/analytics/conversion", form);
+  out.params_beacon_queued = navigator.sendBeacon(gateway + "/api/v1/analytics/conversion",
+      new URLSearchParams({tenant_slug: "acme-store", transaction_id: "tx-browser-4"}));
   document.getElementById("result").textContent = "RESULT " + JSON.stringify(out) + " END";
 }
 run();
@@ -101,6 +109,7 @@ def test_cross_origin_fetch_and_beacon_are_stored(tmp_path: Path) -> None:
         result = _result(dom)
         assert result.get("track_status") == 202, (result, gateway.log())
         assert result["beacon_queued"] is True and result["json_beacon_queued"] is True
+        assert result["form_beacon_queued"] is True and result["params_beacon_queued"] is True
         # Each keyed answer was readable by the page: CORS allowed the origin (the
         # rate-limit headers are exposed to scripts too).
         assert (result.get("alana_status"), result.get("depict_status"), result.get("topsort_status")) == (
@@ -108,10 +117,10 @@ def test_cross_origin_fetch_and_beacon_are_stored(tmp_path: Path) -> None:
         assert result["alana_remaining"] is not None and result["topsort_remaining"] is not None
         for api in ("alana", "depict", "topsort"):
             assert count_events(database, "--api", api) == 1, (api, gateway.log())
-        # Beacons are fire-and-forget: wait until both rows are committed.
+        # Beacons are fire-and-forget: wait until the four rows are committed.
         deadline = time.monotonic() + 30
-        while count_events(database, "--api", "storefront") < 3 and time.monotonic() < deadline:
+        while count_events(database, "--api", "storefront") < 5 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert count_events(database, "--api", "storefront") == 3, gateway.log()
+        assert count_events(database, "--api", "storefront") == 5, gateway.log()
     finally:
         gateway.stop()

@@ -148,6 +148,32 @@ def test_conversion_as_text_plain_beacon_is_stored(deployment: Deployment) -> No
     assert storefront_count(deployment) == before + 1
 
 
+def test_html_forms_are_read_as_laravel_reads_them(deployment: Deployment) -> None:
+    # sendBeacon(url, new URLSearchParams(...)) or (url, new FormData(...)), or a <form>.
+    base = deployment.gateway.base_url
+    before = storefront_count(deployment)
+    conversion = {"tenant_slug": "acme-store", "transaction_id": "form-1", "value": "12.50", "currency": "USD"}
+    urlencoded = httpx.post(f"{base}/api/v1/analytics/conversion", data=conversion)
+    multipart = httpx.post(f"{base}/api/v1/analytics/conversion", data={**conversion, "transaction_id": "form-2"},
+                           files={"receipt": ("r.txt", b"ignored")})
+    track = httpx.post(f"{base}/api/v1/analytics/track", headers={"Accept": "application/json"},
+                       data={"tenant_id": "acme", "type": "cart_add", "product_id": "101",
+                             "metadata[marker]": "form-track"})
+    interaction = httpx.post(f"{base}/api/v1/interactions", data={"tenant_id": "1", "type": "view"})
+    invalid = httpx.post(f"{base}/api/v1/analytics/track", headers={"Accept": "application/json"},
+                         data={"tenant_id": "acme", "type": "teleport"})
+    assert urlencoded.json() == {"status": "ok", "transaction_id": "form-1"}
+    assert multipart.json() == {"status": "ok", "transaction_id": "form-2"}
+    assert track.status_code == 202 and interaction.status_code == 201
+    assert invalid.status_code == 422 and invalid.json()["errors"] == {"type": ["The selected type is invalid."]}
+    assert storefront_count(deployment) == before + 4
+    lines = cli(deployment.database, "events", "export", "--format", "ndjson", "--api", "storefront").stdout
+    stored = [json.loads(line) for line in lines.splitlines() if "form-1" in line or "form-track" in line]
+    payloads = [r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"]) for r in stored]
+    assert {p.get("value") for p in payloads if "transaction_id" in p} == {12.5}
+    assert [p["metadata"] for p in payloads if "metadata" in p] == [{"marker": "form-track", "product_id": 101}]
+
+
 def test_interaction_known_tenant_is_201(deployment: Deployment) -> None:
     before = storefront_count(deployment)
     body = json.loads((EXAMPLES / "storefront_interactions.json").read_text())

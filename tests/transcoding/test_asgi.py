@@ -190,6 +190,29 @@ async def test_required_fields_refuse_a_body_that_leaves_them_out(echo: Any) -> 
     assert empty.status_code == sent.status_code == 200 and len(dispatcher.calls) == 2
 
 
+async def test_form_bodies_are_read_as_json_objects_only_where_the_option_says(echo: Any) -> None:
+    dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))
+    form = {"text": "hi", "big": "12", "items[0][name]": "a", "items[0][count]": "2", "tags[]": "x"}
+    async with client(echo, dispatcher, form_bodies=lambda m: True) as c:
+        urlencoded = await c.post("/v1/echo/n", data=form)
+        multipart = await c.post("/v1/echo/n", data=form, files={"ignored": ("f.txt", b"file")})
+        wrong_type = await c.post("/v1/echo/n", data={"big": "lots"})
+        malformed = await c.post("/v1/echo/n", content=b"text=%FF",
+                                 headers={"content-type": "application/x-www-form-urlencoded"})
+        # Only `body: "*"` routes read forms: a form cannot be one field's value.
+        one_field = await c.post("/v1/things", data={"name": "a"})
+    async with client(echo, dispatcher) as c:
+        default = await c.post("/v1/echo/n", data=form)
+    assert urlencoded.status_code == multipart.status_code == 200
+    for _, request, _, _ in dispatcher.calls:
+        assert (request.name, request.text, request.big, list(request.tags)) == ("n", "hi", 12, ["x"])
+        assert [(i.name, i.count) for i in request.items] == [("a", 2)]
+    assert wrong_type.status_code == 400
+    assert wrong_type.json()["details"][0]["fieldViolations"][0]["field"] == "big"
+    assert malformed.status_code == 400 and "UTF-8" in malformed.json()["message"]
+    assert one_field.status_code == default.status_code == 415 and len(dispatcher.calls) == 2
+
+
 @pytest.mark.parametrize("query", ["text=%FF", "api_key=egk_secret%c3%28", "unknown=%ff"])
 async def test_a_query_value_that_is_not_utf8_is_400_without_the_value(echo: Any, query: str) -> None:
     dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))

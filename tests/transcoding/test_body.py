@@ -65,7 +65,26 @@ def test_gunzip_multi_member_and_corrupt() -> None:
 @pytest.mark.parametrize("value", [None, b"application/json", b"Application/JSON; charset=utf-8",
                                    b"text/plain;charset=UTF-8", b"application/vnd.api+json"])
 def test_json_media_types(value: bytes | None) -> None:
-    check_media_type(value)
+    assert check_media_type(value) is None
+    assert check_media_type(value, forms=True) is None
+
+
+@pytest.mark.parametrize(("value", "media"), [
+    (b"application/x-www-form-urlencoded", b"application/x-www-form-urlencoded"),
+    (b"Multipart/Form-Data; boundary=----x", b"multipart/form-data"),
+    (b"application/x-www-form-urlencoded;charset=UTF-8", b"application/x-www-form-urlencoded"),
+])
+def test_form_media_types_only_where_forms_are_read(value: bytes, media: bytes) -> None:
+    assert check_media_type(value, forms=True) == media
+    with pytest.raises(BodyError) as err:
+        check_media_type(value)
+    assert err.value.http_status == 415
+
+
+def test_a_form_in_another_charset_is_415() -> None:
+    with pytest.raises(BodyError) as err:
+        check_media_type(b"application/x-www-form-urlencoded; charset=iso-8859-1", forms=True)
+    assert err.value.http_status == 415 and "form must be UTF-8" in err.value.message
 
 
 @pytest.mark.parametrize("value", [b"application/xml", b"multipart/form-data; boundary=x",

@@ -228,13 +228,16 @@ class RequestReading:
     # An empty string reads as null (Laravel's ConvertEmptyStringsToNull middleware):
     # `"type": ""` is a missing type, not an invalid one.
     empty_is_null: bool = False
+    # HTML forms are read as well as JSON (Laravel's `$request->input()` reads both), so
+    # a beacon sent with FormData or URLSearchParams is understood.
+    form_bodies: bool = False
 
 
 _READINGS = {
     # pydantic lists every element's errors: elements are read one by one, so an
     # undecodable one does not hide the others' problems.
     "fastapi": RequestReading(strict_enums=True, body_required=True, per_element=True),
-    "laravel": RequestReading(strict_enums=True, empty_is_null=True),
+    "laravel": RequestReading(strict_enums=True, empty_is_null=True, form_bodies=True),
     "alana": RequestReading(strict_enums=True, per_element=True, body_required=True, batch_required=True),
 }
 

@@ -1,4 +1,4 @@
-"""Reading a request body from ASGI: size limits, gzip, and which media types are JSON.
+"""Reading a request body from ASGI: size limits, gzip, and which media types are read.
 
 Limits are checked before work is done: Content-Length above the limit is refused
 before reading, the stream is cut as soon as it passes the limit, and gzip output is
@@ -17,6 +17,7 @@ import grpc
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 _JSON_MEDIA_TYPES = frozenset({b"application/json", b"text/plain"})
+_FORM_MEDIA_TYPES = frozenset({b"application/x-www-form-urlencoded", b"multipart/form-data"})
 _UTF8_CHARSETS = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
 _GZIP = frozenset({b"gzip", b"x-gzip"})
 
@@ -47,15 +48,20 @@ def too_large(limit: int) -> BodyError:
     )
 
 
-def check_media_type(content_type: bytes | None) -> None:
+def check_media_type(content_type: bytes | None, *, forms: bool = False) -> bytes | None:
     """Accept JSON (also ``application/*+json``) and ``text/plain`` (sendBeacon); else 415.
 
     A missing Content-Type is read as JSON, since beacons sent as a Blob may carry none.
+    With `forms`, HTML form bodies are accepted too: their media type is returned (lower
+    case, without parameters); None means JSON.
     """
     if content_type is None:
-        return
+        return None
     media, _, params = content_type.partition(b";")
     media = media.strip().lower()
+    if forms and media in _FORM_MEDIA_TYPES:
+        _check_charset(params, "a form")
+        return media
     is_json = media in _JSON_MEDIA_TYPES or (
         media.startswith(b"application/") and media.endswith(b"+json")
     )
@@ -63,10 +69,15 @@ def check_media_type(content_type: bytes | None) -> None:
         raise BodyError(
             415, grpc.StatusCode.INVALID_ARGUMENT, f"unsupported media type {media.decode('latin-1')!r}"
         )
+    _check_charset(params, "JSON")
+    return None
+
+
+def _check_charset(params: bytes, what: str) -> None:
     for param in params.split(b";"):
         name, _, value = param.partition(b"=")
         if name.strip().lower() == b"charset" and value.strip(b' "').lower() not in _UTF8_CHARSETS:
-            raise BodyError(415, grpc.StatusCode.INVALID_ARGUMENT, "JSON must be UTF-8")
+            raise BodyError(415, grpc.StatusCode.INVALID_ARGUMENT, f"{what} must be UTF-8")
 
 
 def check_content_encoding(encoding: bytes | None) -> bool:

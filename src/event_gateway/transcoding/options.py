@@ -67,6 +67,10 @@ class TranscodingOptions:
     # or message from an empty one, so this looks at the body again, only when the
     # decoded field is empty (a typo in the key then no longer reads as "nothing sent").
     required_fields: Callable[[MethodDescriptor], tuple[str, ...]] = _no_fields
+    # Whether a `body: "*"` request may also come as an HTML form (urlencoded or
+    # multipart), read as a JSON object of strings with bracketed names nested (see
+    # form.py), for APIs whose framework reads forms. False: 415, as grpc-gateway.
+    form_bodies: Callable[[MethodDescriptor], bool] = _never
     # Response metadata key (initial or trailing) → HTTP header name, or None to drop it.
     outgoing_headers: Callable[[str], str | None] = _no_outgoing_header
     error_renderer: Callable[[MethodDescriptor | None], ErrorRenderer] = default_renderer_for

@@ -217,7 +217,8 @@ def _operation(
         operation["description"] = (
             "A beacon: apart from rate limiting it always answers success, so a page "
             "using navigator.sendBeacon is never disturbed. Bodies sent as text/plain "
-            "(sendBeacon's Blob) are read as JSON."
+            "(sendBeacon's Blob) are read as JSON; HTML forms (FormData, URLSearchParams) "
+            "are read as Laravel reads them."
         )
     request = _request_body(method.input_type, body, schemas)
     if request is not None:
