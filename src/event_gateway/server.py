@@ -26,7 +26,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from event_gateway import dialects, errors, ingest
-from event_gateway.ingest.common import UNDECODABLE_ELEMENTS_KEY
+from event_gateway.ingest.common import UNDECODABLE_ELEMENTS_KEY, UNDECODABLE_FIELDS_KEY
 from event_gateway.config import Settings
 from event_gateway.contract import Contract, CredentialLocation, default_contract, enum_json_value
 from event_gateway.interceptors import build_interceptors
@@ -147,6 +147,10 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
         tolerant_elements=batch_field,
         required_fields=lambda method: _present(batch_field(method) if reading(method).batch_required else None),
         undecodable_elements_key=UNDECODABLE_ELEMENTS_KEY,
+        # A beacon answers whatever it is sent: what it could read is kept, the rest
+        # described, so it can echo its transaction id and quarantine the beacon.
+        tolerant_fields=lambda method: bool((found := spec(method)) and found.beacon),
+        undecodable_fields_key=UNDECODABLE_FIELDS_KEY,
         # REST calls go through the same chain as gRPC ones, refused ones included: a
         # malformed body is authenticated and spends the caller's rate limits.
         dispatch_refusals=True,

@@ -130,6 +130,29 @@ def test_conversion_beacon_swallows_bad_bodies(deployment: Deployment, content: 
     assert response.json()["status"] == "skipped"
 
 
+@pytest.mark.parametrize(
+    ("body", "echoed", "reason"),
+    [({"tenant_slug": "acme-store", "transaction_id": "typed-1", "value": "abc"}, "typed-1",
+      "value is not a valid value (not a number: 'abc')"),
+     ({"tenant_slug": "acme-store", "transaction_id": 4711, "value": 5}, "4711",
+      "transaction_id has the wrong JSON type (expected string, got number)")],
+    ids=["value-not-a-number", "numeric-transaction-id"],
+)
+def test_conversion_with_an_unreadable_value_echoes_its_id_and_is_quarantined_as_sent(
+    deployment: Deployment, body: dict, echoed: str, reason: str
+) -> None:
+    before = storefront_count(deployment)
+    response = post(deployment, "/api/v1/analytics/conversion", body)
+    assert response.status_code == 200
+    assert response.json() == {"status": "skipped", "transaction_id": echoed}
+    assert storefront_count(deployment) == before
+    exported = cli(deployment.database, "events", "export", "--format", "ndjson", "--rejected",
+                   "--api", "storefront").stdout
+    last = json.loads(exported.splitlines()[-1])
+    payload = last["payload"] if isinstance(last["payload"], dict) else json.loads(last["payload"])
+    assert last["reason"] == reason and payload == body
+
+
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 def test_conversion_with_another_method_is_405_not_a_beacon(deployment: Deployment, method: str) -> None:
     response = httpx.request(method, f"{deployment.gateway.base_url}/api/v1/analytics/conversion")

@@ -87,3 +87,26 @@ def test_a_long_or_nul_deduplication_id_is_stored_as_its_digest() -> None:
     assert digest == common.dedup_key_of(long_id) != common.dedup_key_of(long_id + "x")
     # A NUL is kept apart from the U+FFFD PostgreSQL would have mended it into.
     assert common.dedup_key_of("a\x00b") != common.dedup_key_of("a\ufffdb") == "a\ufffdb"
+
+
+class _Metadata:
+    def __init__(self, *entries: tuple[str, object]) -> None:
+        self._entries = entries
+
+    def invocation_metadata(self) -> tuple[tuple[str, object], ...]:
+        return self._entries
+
+
+def test_undecodable_fields_carry_each_value_under_its_top_level_key() -> None:
+    described = (b'[{"index": -1, "path": "item.count", "reason": "invalid", "detail": "not an integer",'
+                 b' "value": {"count": "x"}}, {"index": -1, "path": "value", "reason": "type",'
+                 b' "detail": "expected number, got array", "value": [1]}]')
+    found = common.undecodable_fields(_Metadata((common.UNDECODABLE_FIELDS_KEY, described)))
+    assert [(u.field, u.payload) for u in found] == [("item.count", {"item": {"count": "x"}}), ("value", {"value": [1]})]
+    assert found[1].description == "value has the wrong JSON type (expected number, got array)"
+
+
+@pytest.mark.parametrize("entry", [b"[{", b'{"path": "x"}', b'[{"path": ""}]', b'[{"value": 1}]', "text"])
+def test_a_malformed_undecodable_fields_entry_is_ignored(entry: object) -> None:
+    assert common.undecodable_fields(_Metadata((common.UNDECODABLE_FIELDS_KEY, entry))) == []
+    assert common.undecodable_fields(_Metadata()) == []

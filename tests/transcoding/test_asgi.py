@@ -190,6 +190,33 @@ async def test_required_fields_refuse_a_body_that_leaves_them_out(echo: Any) -> 
     assert empty.status_code == sent.status_code == 200 and len(dispatcher.calls) == 2
 
 
+async def test_tolerant_fields_leave_out_only_the_top_level_values_that_cannot_be_decoded(echo: Any) -> None:
+    dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))
+    key = "fields-bin"
+    body = {"text": 7, "big": "12", "item": {"name": "a", "count": "x"}, "tags": ["t"]}
+    async with client(echo, dispatcher, tolerant_fields=lambda m: True, undecodable_fields_key=key) as c:
+        tolerant = await c.post("/v1/echo/n", json=body)
+        clean = await c.post("/v1/echo/n", json={"text": "t"})
+        not_an_object = await c.post("/v1/echo/n", json=[1])
+        not_json = await c.post("/v1/echo/n", content=b"{")
+    async with client(echo, dispatcher) as c:
+        strict = await c.post("/v1/echo/n", json=body)
+    assert tolerant.status_code == clean.status_code == 200
+    _, request, metadata, _ = dispatcher.calls[0]
+    assert (request.name, request.text, request.big, list(request.tags), request.HasField("item")) == (
+        "n", "", 12, ["t"], False)
+    (described,) = [value for name, value in metadata if name == key]
+    assert orjson.loads(described) == [
+        {"index": -1, "path": "text", "reason": "type", "detail": "expected string, got number", "value": 7},
+        {"index": -1, "path": "item.count", "reason": "invalid", "detail": "not an integer: 'x'",
+         "value": {"name": "a", "count": "x"}},
+    ]
+    assert all(name != key for name, _ in dispatcher.calls[1][2])
+    # The body itself unreadable, or not an object: refused whole, as without the option.
+    assert not_an_object.status_code == not_json.status_code == strict.status_code == 400
+    assert len(dispatcher.calls) == 2
+
+
 async def test_form_bodies_are_read_as_json_objects_only_where_the_option_says(echo: Any) -> None:
     dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))
     form = {"text": "hi", "big": "12", "items[0][name]": "a", "items[0][count]": "2", "tags[]": "x"}

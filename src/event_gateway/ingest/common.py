@@ -319,8 +319,10 @@ def receipt(
 
 # --- batch elements the REST codec could not read ----------------------------------------------
 
-# Where the transcoder describes them (TranscodingOptions.undecodable_elements_key).
+# Where the transcoder describes them (TranscodingOptions.undecodable_elements_key), and
+# the top-level fields it left out of a request (TranscodingOptions.undecodable_fields_key).
 UNDECODABLE_ELEMENTS_KEY = "transcoding-undecodable-elements-bin"
+UNDECODABLE_FIELDS_KEY = "transcoding-undecodable-fields-bin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,21 +344,48 @@ def undecodable_elements(context: MetadataContext) -> dict[int, Undecodable]:
     """The elements the transcoder could not decode, by index (none over gRPC, where a
     message cannot hold a value of the wrong type). A caller who sends the entry itself
     only marks its own events as unreadable; a malformed entry is ignored."""
+    described = _described(context, UNDECODABLE_ELEMENTS_KEY)
+    try:
+        return {int(item["index"]): _undecodable(item, _element(item.get("value"))) for item in described}
+    except (ValueError, TypeError, KeyError):
+        return {}
+
+
+def undecodable_fields(context: MetadataContext) -> list[Undecodable]:
+    """The top-level fields the transcoder left out of the request because their values
+    could not be decoded; each payload is {that field's JSON key: its value as sent}."""
+    try:
+        return [
+            _undecodable(item, {_TOP_KEY.match(str(item["path"])).group(): item.get("value")})  # type: ignore[union-attr]
+            for item in _described(context, UNDECODABLE_FIELDS_KEY)
+        ]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []
+
+
+def _described(context: MetadataContext, entry: str) -> list[dict[str, Any]]:
     for key, value in context.invocation_metadata() or ():
-        if key == UNDECODABLE_ELEMENTS_KEY and isinstance(value, bytes):
+        if key == entry and isinstance(value, bytes):
             try:
-                return {int(item["index"]): _undecodable(item) for item in orjson.loads(value)}
-            except (ValueError, TypeError, KeyError):
-                return {}
-    return {}
+                items = orjson.loads(value)
+            except ValueError:
+                return []
+            return items if isinstance(items, list) else []
+    return []
 
 
-def _undecodable(item: dict[str, Any]) -> Undecodable:
-    field, value = str(item["path"]), item.get("value")
+_TOP_KEY = re.compile(r"[^.\[]+")
+
+
+def _element(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {"_sent": value}
+
+
+def _undecodable(item: dict[str, Any], payload: dict[str, Any]) -> Undecodable:
+    field = str(item["path"])
     words = _UNDECODABLE_WORDS.get(item.get("reason"), "is not a valid value")  # type: ignore[arg-type]
     detail, reason = str(item.get("detail")), str(item.get("reason") or "invalid")
     description = f"{field or 'the event'} {words} ({detail})"
-    payload = value if isinstance(value, dict) else {"_sent": value}
     return Undecodable(field, description, payload, reason, detail)
 
 

@@ -130,10 +130,16 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         self, request: pb.ConversionRequest, context: common.MetadataContext
     ) -> pb.ConversionResponse:
         response = pb.ConversionResponse(status="skipped")
+        unreadable = common.undecodable_fields(context)
         if request.HasField("transaction_id"):
             response.transaction_id = request.transaction_id
+        else:
+            # Echoed even when sent as a number: the caller matches answers by it.
+            sent = [u.payload["transaction_id"] for u in unreadable if "transaction_id" in u.payload]
+            if sent and isinstance(sent[0], (str, int, float)) and not isinstance(sent[0], bool):
+                response.transaction_id = str(sent[0])
         try:
-            if await self._store_conversion(request, context):
+            if await self._store_conversion(request, context, unreadable):
                 response.status = "ok"
         except Exception:  # noqa: BLE001
             # A beacon's caller cannot act on a failure, and the page must not be
@@ -142,20 +148,30 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         return response
 
     async def _store_conversion(
-        self, request: pb.ConversionRequest, context: common.MetadataContext
+        self,
+        request: pb.ConversionRequest,
+        context: common.MetadataContext,
+        unreadable: list[common.Undecodable],
     ) -> bool:
         """True when the conversion is stored (or was already stored under its transaction id).
 
-        A beacon that names no public tenant is quarantined with the reason, so a
-        storefront with a wrong slug can find out why its sales are not counted.
+        A beacon that names no public tenant, or whose values could not be read over
+        REST (`unreadable`), is quarantined with the reason and its values as sent, so a
+        storefront can find out why its sales are not counted.
         """
         tenant = None
         if request.tenant_slug:
             tenant = _public(await self._catalog.tenant_by_slug(request.tenant_slug))
         receipt = self._receipt(tenant, context)
         payload = common.payload_of(request)
+        for field in unreadable:
+            payload.update(field.payload)
         if tenant is None:
             reason = "tenant_slug: unknown tenant" if request.tenant_slug else "tenant_slug: missing"
+            await self._writer.write([], [receipt.rejected(reason, payload)])
+            return False
+        if unreadable:
+            reason = "; ".join(field.description for field in unreadable)
             await self._writer.write([], [receipt.rejected(reason, payload)])
             return False
         event = request.event or CONVERSION_DEFAULT_EVENT

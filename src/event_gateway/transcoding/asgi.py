@@ -69,7 +69,7 @@ class _Plan:
         "route", "request_class", "request_codec", "response_codec", "renderer",
         "success_status", "credential_params", "bound", "body_keys", "query_fields",
         "use_proto_names", "streaming", "body_required", "tolerant_field", "required_fields",
-        "form_bodies",
+        "form_bodies", "tolerant_fields",
     )
 
     def __init__(self, route: Route, options: TranscodingOptions) -> None:
@@ -99,6 +99,7 @@ class _Plan:
             fields[name] for name in options.required_fields(method) if name in fields and route.body == "*"
         )
         self.form_bodies = route.body == "*" and options.form_bodies(method)
+        self.tolerant_fields = route.body == "*" and options.tolerant_fields(method)
 
     def query_field(self, name: str) -> tuple[str, ...] | None:
         """Proto-name path of a query param, or None to ignore it (unknown or bound)."""
@@ -287,10 +288,13 @@ class TranscodingApp:
                 except DecodeError as err:
                     if plan.body_required and raw.strip() == b"null":
                         raise _MissingBody() from None
-                    if not _inside(err.path, plan.tolerant_field):
+                    # Only after a failure: the usual request pays nothing for these.
+                    if _inside(err.path, plan.tolerant_field):
+                        request = self._decode_elements(plan, orjson.loads(raw), metadata)
+                    elif plan.tolerant_fields and err.path:
+                        request = self._decode_fields(plan, orjson.loads(raw), metadata)
+                    else:
                         raise
-                    # Only after a failure inside the list: the usual request pays nothing.
-                    request = self._decode_elements(plan, orjson.loads(raw), metadata)
                 if plan.required_fields:
                     _require(plan.required_fields, request, raw, plan.use_proto_names)
                 return request
@@ -314,6 +318,13 @@ class TranscodingApp:
         its undecodable elements described in `metadata`."""
         request, failures = plan.request_codec.decode_elements(value, plan.tolerant_field)  # type: ignore[arg-type]
         metadata.append((self.options.undecodable_elements_key, _describe(failures)))
+        return request
+
+    def _decode_fields(self, plan: _Plan, value: Any, metadata: list[tuple[str, Any]]) -> Message:
+        """The request without its undecodable top-level fields (`tolerant_fields`),
+        which are described in `metadata`."""
+        request, failures = plan.request_codec.decode_fields(value)
+        metadata.append((self.options.undecodable_fields_key, _describe(failures)))
         return request
 
     def _respond(self, plan: _Plan, outcome: CallOutcome) -> HttpResponse:

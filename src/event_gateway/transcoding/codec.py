@@ -56,13 +56,18 @@ class CodecOptions:
 
 @dataclass(frozen=True, slots=True)
 class ElementFailure:
-    """One list element `MessageCodec.decode_elements` could not decode."""
+    """One list element `MessageCodec.decode_elements` could not decode (or, with index
+    -1, one top-level field `MessageCodec.decode_fields` left out)."""
 
     index: int
-    path: str  # within the element, as DecodeError.path ("" for the element itself)
+    path: str  # within the element (or message), as DecodeError.path ("" for the element)
     reason: str  # DecodeError.reason: type, invalid, range, depth
     detail: str  # what is wrong, without the path
-    value: Any  # the element as sent (parsed JSON)
+    value: Any  # the element (or the field's value) as sent (parsed JSON)
+
+
+# The top-level key of a DecodeError path: "value", "items" of "items[2].name".
+_TOP_KEY = re.compile(r"[^.\[]+")
 
 
 class MessageCodec:
@@ -137,6 +142,24 @@ class MessageCodec:
                 target.add()
                 failures.append(ElementFailure(index, err.path, err.reason, err.detail, item))
         return message, failures
+
+    def decode_fields(self, obj: Any) -> tuple[Message, list[ElementFailure]]:
+        """`decode_value`, except that a top-level field whose value cannot be decoded is
+        left unset and reported (index -1, its value as sent), so the rest still arrives.
+        Anything else undecodable (the object itself) still fails."""
+        if not isinstance(obj, dict):
+            return self.decode_value(obj), []
+        rest = dict(obj)
+        failures: list[ElementFailure] = []
+        while True:  # ends: every failure takes a key out of `rest`
+            try:
+                return self.decode_value(rest), failures
+            except DecodeError as err:
+                key = _TOP_KEY.match(err.path)
+                if key is None or key.group() not in rest:
+                    raise
+                value = rest.pop(key.group())
+                failures.append(ElementFailure(-1, err.path, err.reason, err.detail, value))
 
     def decode_into_field(self, message: Message, field_name: str, obj: Any) -> None:
         """Fill one field of message from a parsed JSON value (e.g. an HTTP body bound

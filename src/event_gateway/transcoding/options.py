@@ -84,6 +84,12 @@ class TranscodingOptions:
     # batch (partial success) or report every element's problems at once.
     tolerant_elements: Callable[[MethodDescriptor], str | None] = _no_field
     undecodable_elements_key: str = "transcoding-undecodable-elements-bin"
+    # Whether a `body: "*"` request whose top-level field values cannot be decoded is
+    # still dispatched, those fields left unset and described in the metadata entry
+    # `undecodable_fields_key` (JSON: path, reason, detail, value), for methods that
+    # must answer whatever they are sent (a beacon echoing an id, keeping the rest).
+    tolerant_fields: Callable[[MethodDescriptor], bool] = _never
+    undecodable_fields_key: str = "transcoding-undecodable-fields-bin"
     # A request refused as malformed (400: its body or query could not be read) is still
     # dispatched, as `dispatch.Refused`, so the interceptors authenticate, rate-limit and
     # observe it as any call; beneath them it is answered with the same refusal. False:
