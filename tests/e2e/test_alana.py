@@ -122,9 +122,12 @@ def test_an_event_type_other_than_the_seven_documented_strings_fails_that_event(
     # "One of the 7 event types listed above": not the enum's number, nor its proto name.
     event = {"eventType": event_type, "visitorId": "v", "query": "q"}
     rejected = rejected_between_two_valid(deployment, event)
-    assert rejected["field"] == "eventType"
+    # The same words as for a missing eventType: the documented choices, no proto names.
+    assert rejected["field"] == "eventType" and rejected["reason"].startswith("eventType must be one of: ")
+    assert "alana.v1" not in rejected["reason"]
     exported = cli(deployment.database, "events", "export", "--format", "ndjson", "--rejected", "--api", "alana").stdout
-    assert json.loads(exported.splitlines()[-1])["payload"] == event  # quarantined as sent
+    last = json.loads(exported.splitlines()[-1])
+    assert last["payload"] == event and last["reason"] == rejected["reason"]  # quarantined as sent
 
 
 def test_the_first_event_rejected_still_has_its_index(deployment: Deployment) -> None:

@@ -20,6 +20,7 @@ MAX_BATCH = 100
 
 _EventType = pb.EventType
 _TYPE_NAMES = common.enum_wire_names(pb.EventType.DESCRIPTOR)
+EVENT_TYPE_INVALID = f"eventType must be one of: {', '.join(_TYPE_NAMES)}"
 
 # Fields each event type needs besides visitorId (the documented table), as
 # (JSON name, whether an empty value counts as missing): revenue 0 is a revenue.
@@ -61,11 +62,7 @@ def event_violations(payload: dict[str, Any]) -> list[errors.FieldViolation]:
     if checks is None:
         # Missing and unknown strings both arrive as UNSPECIFIED (the codec ignores
         # unknown enum strings), so one message covers both and names the choices.
-        out.append(
-            errors.FieldViolation(
-                "eventType", f"eventType must be one of: {', '.join(_TYPE_NAMES)}", "invalid"
-            )
-        )
+        out.append(errors.FieldViolation("eventType", EVENT_TYPE_INVALID, "invalid"))
         checks = ()
     if "visitorId" not in payload:
         out.append(common.missing("visitorId"))
@@ -139,8 +136,11 @@ class ShopperEventsServicer(common.Ingestor, pb_grpc.ShopperEventsServiceService
             if unreadable and index in unreadable:
                 # Over REST, a value of the wrong JSON type fails that event only.
                 sent = unreadable[index]
-                rejected.append(receipt.rejected(sent.description, sent.payload))
-                problems.append(pb.EventError(index=index, field=sent.field, reason=sent.description))
+                # Any eventType the codec could not read (a number, another spelling)
+                # gets the same words as a missing one: the codec's name the enum's type.
+                reason = EVENT_TYPE_INVALID if sent.field == "eventType" else sent.description
+                rejected.append(receipt.rejected(reason, sent.payload))
+                problems.append(pb.EventError(index=index, field=sent.field, reason=reason))
                 continue
             try:
                 payload = _payload(event)
