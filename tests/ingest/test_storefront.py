@@ -57,6 +57,9 @@ async def test_track_requires_tenant_and_type(writer, catalog, settings) -> None
     with pytest.raises(errors.InvalidArgument) as caught:
         await track(writer, catalog, settings, pb.TrackRequest())
     assert violations(caught.value) == {"tenant_id": "missing", "type": "missing"}
+    # Laravel's words over gRPC too, as the REST answer gives them.
+    assert [v.description for v in caught.value.violations] == [
+        "The tenant id field is required.", "The type field is required."]
     assert catalog.lookups == [] and writer.calls == 0
 
 
@@ -279,6 +282,7 @@ async def test_interaction_requires_tenant_and_type(writer, catalog, settings) -
     with pytest.raises(errors.InvalidArgument) as caught:
         await interaction(writer, catalog, settings, pb.RecordInteractionRequest())
     assert violations(caught.value) == {"tenant_id": "missing", "type": "missing"}
+    assert caught.value.violations[0].description == "The tenant id field is required."
     assert catalog.lookups == []
 
 

@@ -57,12 +57,17 @@ def _public(tenant: Tenant | None) -> Tenant | None:
     return tenant if tenant is not None and tenant.active else None
 
 
+def _required(field: str) -> errors.FieldViolation:
+    # Laravel's words, which the REST answer uses too, so gRPC callers read the same.
+    return errors.FieldViolation(field, f"The {field.replace('_', ' ')} field is required.", "missing")
+
+
 def _type_violations(enum: EnumDescriptor, number: int) -> list[errors.FieldViolation]:
     """Laravel's `required|in:...` on `type`. REST reads the field strictly (an unknown
     string is refused while decoding), so zero here means it was not sent; a number
     the enum does not declare can only come from a gRPC caller."""
     if number == 0:
-        return [errors.FieldViolation("type", "The type field is required.", "missing")]
+        return [_required("type")]
     if not common.declared(enum, number):
         return [errors.FieldViolation("type", "The selected type is invalid.", "invalid")]
     return []
@@ -90,7 +95,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
     ) -> pb.TrackResponse:
         violations = []
         if not request.tenant_id:
-            violations.append(common.missing("tenant_id"))
+            violations.append(_required("tenant_id"))
         violations += _type_violations(pb.InteractionType.DESCRIPTOR, request.type)
         violations += _finite_violations(request)
         if violations:
@@ -223,7 +228,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
     ) -> pb.RecordInteractionResponse:
         violations = []
         if not request.HasField("tenant_id"):
-            violations.append(common.missing("tenant_id"))
+            violations.append(_required("tenant_id"))
         violations += _type_violations(pb.InteractionKind.DESCRIPTOR, request.type)
         violations += _finite_violations(request)
         if violations:
