@@ -68,6 +68,10 @@ RESPONSE_HEADERS = frozenset(
 
 # How recent a successful commit must be to stand in for a failed readiness probe.
 _RECENT_COMMIT_SECONDS = 2.0
+# Readiness: unready for this long after a failed commit, and while a commit has been
+# running this long (SQLite's wait for another writer's lock is 5 s).
+_FAILED_COMMIT_SECONDS = 5.0
+_STUCK_COMMIT_SECONDS = 5.0
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -266,7 +270,16 @@ async def build_gateway(
         # Saturated: a write of one more 100-event batch would be refused.
         return writer.queue_rows + 100 <= settings.writer.queue_rows
 
-    checks = [ReadinessCheck("database", database_ready), ReadinessCheck("writer", writer_not_saturated)]
+    async def commits_succeeding() -> bool:
+        # The probe can succeed while commits fail: a full disk still grants SQLite's
+        # lock, and a locked PostgreSQL table does not stop a SELECT.
+        return not writer.in_trouble(failed_within=_FAILED_COMMIT_SECONDS, stuck_after=_STUCK_COMMIT_SECONDS)
+
+    checks = [
+        ReadinessCheck("database", database_ready),
+        ReadinessCheck("writer", writer_not_saturated),
+        ReadinessCheck("commits", commits_succeeding),
+    ]
     if redis_client is not None and not settings.throttle.fail_open:
         # Failing open, the gateway serves through a Redis outage; every instance shares
         # that Redis, so counting it here would take them all out of rotation at once.

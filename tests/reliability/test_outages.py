@@ -260,3 +260,40 @@ def test_shutdown_answers_writes_stuck_on_a_lock_not_stored_and_stores_none(tmp_
             assert response.status_code == 503, response.text
             assert response.json()["code"] == "unavailable" and "retry-after" in response.headers
         assert count_events(database, "--api", "alana") == 0
+
+
+def test_readyz_is_503_while_commits_are_stuck_on_a_locked_table_and_ready_after(tmp_path: Path) -> None:
+    # Found by a black-box run: a SELECT probe passes while the events table is locked,
+    # so /readyz said ready to a load balancer while every write waited and then failed.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with new_database("postgres", tmp_path) as database:
+        key = setup_tenant(database)
+        gateway = Gateway(database, env={"EVENT_GATEWAY_WRITER__COMMIT_TIMEOUT": "60"})
+        gateway.start(tmp_path)
+        dsn = database.replace("postgresql+asyncpg://", "postgresql://")
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_TABLE_LOCK, dsn, "9"], stdout=subprocess.PIPE, text=True)
+        try:
+            assert httpx.get(f"{gateway.base_url}/readyz").status_code == 200
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            body = {"events": [{"eventType": "home-page-view", "visitorId": "v-locked"}]}
+            with ThreadPoolExecutor(1) as pool:
+                answer = pool.submit(httpx.post, f"{gateway.base_url}/api/v1/events", json=body,
+                                     headers={"x-api-key": key}, timeout=60)
+                deadline = time.monotonic() + 8
+                seen: list[dict[str, object]] = []
+                while time.monotonic() < deadline:
+                    probe = httpx.get(f"{gateway.base_url}/readyz", timeout=10)
+                    if probe.status_code == 503:
+                        seen.append(probe.json())
+                        break
+                    time.sleep(0.25)
+                assert seen and seen[0]["checks"]["commits"] == "failing", seen  # type: ignore[index]
+                # The lock goes: the write commits and is answered, and readiness returns.
+                assert answer.result().status_code == 200
+            assert httpx.get(f"{gateway.base_url}/readyz").status_code == 200
+        finally:
+            gateway.kill()
+            holder.wait(timeout=30)
+            holder.stdout.close()  # type: ignore[union-attr]
+        assert count_events(database, "--api", "alana") == 1

@@ -150,12 +150,15 @@ async def test_a_failed_commit_fails_its_group_and_stores_nothing(backend: Backe
             await task
         assert caught.value.retry_after == 2
     assert not writer.committed_within(60)  # readiness reads this: the last commit failed
+    assert writer.in_trouble(failed_within=60, stuck_after=60)
+    assert not writer.in_trouble(failed_within=0, stuck_after=60)  # only for a while
     await backend.repair_store()
     assert await backend.events() == [] and await backend.rejected() == []
 
     # The writer keeps running and the same rows go in once the store is back.
     assert await writer.write([event("x"), event("z")], [reject()]) == WriteResult(2, 0)
     assert writer.committed_within(60) and not writer.committed_within(0)
+    assert not writer.in_trouble(failed_within=60, stuck_after=60)
     await writer.close()
     assert len(await backend.events()) == 2 and len(await backend.rejected()) == 1
 

@@ -72,3 +72,15 @@ async def test_a_commit_that_wins_the_race_is_answered_as_stored() -> None:
         await asyncio.wait_for(queued, 5)
     assert [len(b.plain) for b in sink.committed] == [1]
     await asyncio.wait_for(writer.close(), 5)
+
+
+async def test_a_commit_running_past_stuck_after_is_trouble_until_it_ends() -> None:
+    sink = BlockedSink(finishes=True)
+    writer, (in_flight, queued) = await _writer_with_one_commit_in_flight(sink)
+    assert not writer.in_trouble(failed_within=60, stuck_after=60)
+    await asyncio.sleep(0.05)
+    assert writer.in_trouble(failed_within=60, stuck_after=0.05)
+    sink.release.set()
+    assert await in_flight == WriteResult(1, 0) and await queued == WriteResult(2, 0)
+    assert not writer.in_trouble(failed_within=60, stuck_after=0)
+    await writer.close()

@@ -105,8 +105,10 @@ class GroupCommitQueue:
         self._task: asyncio.Task[None] | None = None
         # The sink's commit in flight, as a task of its own so that abort() can cancel it.
         self._committing: asyncio.Future[set[DedupKey]] | None = None
-        # (loop time, succeeded) of the last commit: readiness reads it.
+        # (loop time, succeeded) of the last commit, and when the one in flight began:
+        # readiness reads them.
         self._last_commit: tuple[float, bool] | None = None
+        self._commit_began: float | None = None
 
     @property
     def queue_rows(self) -> int:
@@ -119,6 +121,19 @@ class GroupCommitQueue:
             return False
         at, succeeded = last
         return succeeded and asyncio.get_running_loop().time() - at < seconds
+
+    def in_trouble(self, *, failed_within: float, stuck_after: float) -> bool:
+        """Whether commits are failing: the last one failed less than `failed_within`
+        seconds ago, or the one in flight has been running for `stuck_after` seconds.
+
+        A failure counts only for a while: a load balancer that stops sending traffic
+        stops the commits that could show the store is back, so readiness must try again.
+        """
+        now = asyncio.get_running_loop().time()
+        if self._commit_began is not None and now - self._commit_began >= stuck_after:
+            return True
+        last = self._last_commit
+        return last is not None and not last[1] and now - last[0] < failed_within
 
     def start(self) -> asyncio.Task[None]:
         """Start draining (writes made before start() wait for it); idempotent."""
@@ -210,7 +225,7 @@ class GroupCommitQueue:
     async def _commit_group(self, group: list[_Pending]) -> None:
         plan = _plan(group)
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = self._commit_began = loop.time()
         failure: errors.GatewayError | None = None
         inserted: set[DedupKey] = set()
         try:
@@ -234,7 +249,7 @@ class GroupCommitQueue:
             failure = errors.Internal("storing the events failed")
             failure.__cause__ = exc
         finally:
-            self._committing = None
+            self._committing = self._commit_began = None
         seconds = loop.time() - started
         self._last_commit = (loop.time(), failure is None)
 
