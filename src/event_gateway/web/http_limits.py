@@ -26,6 +26,16 @@ pipelined request waiting its turn) never count.
 A head must also name exactly one Host (RFC 9112 §3.2: 400 when HTTP/1.1 names none, or
 any version names several): the server answers one site, but a proxy in front of it may
 read the request differently.
+
+Two things uvicorn does that the gateway must not (both found by a black-box run):
+- Trailer fields of a chunked body reached the app as request headers (uvicorn's header
+  list is the scope's, and httptools reports trailers like headers), so a credential, a
+  Content-Type or an X-Forwarded-For could be slipped in after any proxy had checked
+  the head. Trailers are counted against the limits and dropped (RFC 9110 §6.5.2).
+- Bytes that cannot be parsed after a complete request were answered 400 at once and
+  the connection closed under the request being served: its events were stored, its
+  client heard only the 400. Requests read before the bad bytes are answered first, in
+  order, and then the refusal (RFC 9112 §9.3.2).
 """
 
 from __future__ import annotations
@@ -70,6 +80,7 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
             self._fields = 0
             self._hosts = 0
             self._refusal: _HeadRefused | None = None
+            self._after_answers: _HeadRefused | None = None  # refusal due once all are answered
             # The request being read must arrive by `_deadline` (None: nothing is being
             # read). One timer serves all of a connection's requests: moving a deadline
             # is arithmetic, where arming a timer per request cost ~3% of a request's
@@ -128,6 +139,8 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
                 self._refusal = _HeadRefused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many header fields.")
                 raise self._refusal
             self._count_field_bytes(len(name) + len(value) + 4)  # ": " and CRLF
+            if not self._in_head:
+                return  # a chunked body's trailer field: never a request header
             if len(name) == 4 and name.lower() == b"host":
                 self._hosts += 1
             super().on_header(name, value)
@@ -193,10 +206,25 @@ def bounded_httptools(limits: HeadLimits) -> type[HttpToolsProtocol]:
                 raise self._refusal
 
         def send_400_response(self, msg: str) -> None:
-            if self._refusal is None:
-                super().send_400_response(msg)
-            else:
-                self._refuse(self._refusal)
+            refusal = self._refusal or _HeadRefused(HTTPStatus.BAD_REQUEST, msg)
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete and not cycle.more_body:
+                # A request read whole is being answered (pipelined ones may wait too):
+                # the refusal follows their answers.
+                self._after_answers = self._after_answers or refusal
+                self._disarm()
+                return
+            self._refuse(refusal)
+
+        def on_response_complete(self) -> None:
+            refusal = self._after_answers
+            if refusal is None or self.pipeline:
+                super().on_response_complete()
+                return
+            self._after_answers = None
+            self.server_state.total_requests += 1
+            if not self.transport.is_closing():
+                self._refuse(refusal)
 
         def _refuse(self, refusal: _HeadRefused) -> None:
             body = str(refusal).encode()
