@@ -123,6 +123,18 @@ async def test_empty_array_is_ok(writer, catalog, settings) -> None:
     assert writer.calls == 0
 
 
+async def test_more_events_than_the_write_queue_holds_is_a_client_error_not_a_retry(writer, catalog) -> None:
+    # Found by a black-box run: 20,001 events always got 503 + Retry-After.
+    settings = Settings(writer={"queue_rows": 3})
+    assert json_format.MessageToDict(await create(writer, catalog, settings, *[event()] * 3)) == {
+        "stored": 3, "duplicates": 0}
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await create(writer, catalog, settings, *[event()] * 4)
+    assert violations(caught.value) == {"events": "too_long"}
+    assert caught.value.violations[0].description == "List should have at most 3 items after validation, not 4"
+    assert writer.calls == 1
+
+
 async def test_writer_failure_propagates(writer, catalog, settings) -> None:
     writer.fail_with = errors.ResourceExhausted("full", reason="QUEUE_FULL", retry_after=2)
     with pytest.raises(errors.ResourceExhausted):

@@ -134,6 +134,10 @@ async def test_a_full_queue_refuses_at_once(backend: Backend) -> None:
     assert await waiting == WriteResult(4, 0)
     # Answered rows leave the queue: the same write now fits.
     assert await writer.write([event(n=i) for i in range(5)]) == WriteResult(5, 0)
+    # A write larger than the whole queue never fits: a client error, not "retry".
+    with pytest.raises(errors.InvalidArgument) as too_large:
+        await writer.write([event(n=i) for i in range(5)], [reject("x")])
+    assert too_large.value.reason == "BATCH_TOO_LARGE" and too_large.value.retry_after is None
     await writer.close()
     assert len(await backend.events()) == 9
 

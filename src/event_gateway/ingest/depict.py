@@ -80,6 +80,12 @@ class DepictEventsServicer(common.Ingestor, pb_grpc.DepictEventsServiceServicer)
         scope = current_scope()
         # The key decides the tenant; the body's "tenant" is only kept in the payload.
         tenant = await self.accepting_tenant(scope)
+        most = self._settings.writer.queue_rows
+        if len(request.events) > most:
+            # One request is one transaction, which must fit in the write queue: a 503
+            # would send the client back to retry what can never fit.
+            message = f"List should have at most {most} items after validation, not {len(request.events)}"
+            raise errors.InvalidArgument(message, [errors.FieldViolation("events", message, "too_long")])
         violations = _violations(request, common.undecodable_elements(context))
         if violations:
             raise errors.InvalidArgument("Request validation failed", violations)

@@ -172,6 +172,12 @@ class GroupCommitQueue:
             return WriteResult(stored=0, duplicates=0)
         if self._closing:
             raise self._shutting_down()
+        if rows > self._settings.queue_rows:
+            # Never fits, however long the caller waits: not a reason to retry.
+            raise errors.InvalidArgument(
+                f"one write holds at most {self._settings.queue_rows} rows; got {rows}",
+                reason="BATCH_TOO_LARGE",
+            )
         if self._rows + rows > self._settings.queue_rows:
             # Refuse at once rather than grow memory or make the caller wait unboundedly.
             raise errors.ResourceExhausted(
