@@ -266,3 +266,17 @@ async def test_dispatch_refusals_hands_a_malformed_request_on_with_its_credentia
     assert dict(metadata) == {"user-agent": "t", "x-api-key": "k1"}
     # Only malformed (400) requests are handed on; 413 and 415 are answered at once.
     assert too_big.status_code == 413 and not_json.status_code == 415 and len(dispatcher.calls) == 1
+
+
+async def test_a_refused_query_keeps_its_decodable_credentials(echo: Any) -> None:
+    # Found by a black-box run: `?key=K&x=%ff` was answered "API key required", since
+    # the credential was lost with the query that could not be read.
+    dispatcher = Fixed(CallOutcome(None, status_pb2.Status(code=3, message="refused")))
+    credentials = {"api_key": "x-api-key"}
+    async with client(echo, dispatcher, dispatch_refusals=True, query_to_metadata=lambda m: credentials) as c:
+        await c.post("/v1/echo/a?api_key=k1&x=%ff&text=%ed%a0%80", json={})
+        await c.post("/v1/echo/a?x=%ff&api_key=%ff", json={})
+    (_, first, kept, _), (_, second, lost, _) = dispatcher.calls
+    assert isinstance(first, Refused) and "?x" in first.status.message
+    assert dict(kept).get("x-api-key") == "k1"
+    assert isinstance(second, Refused) and "x-api-key" not in dict(lost)

@@ -257,6 +257,9 @@ class TranscodingApp:
             failure = bad_request(err.path, err.message, method, err.reason)
         except PercentDecodingError as err:
             failure = bad_request("?" + err.name, str(err), method, "invalid")
+            # The other parameters still count: a credential among them authenticates
+            # the refusal, so the client hears about `err.name`, not of a missing key.
+            query = self._split_query(scope.get("query_string", b""), skip_undecodable=True)
         except BodyError as err:
             failure = make_failure(err.code, err.message, http_status=err.http_status, method=method)
         if failure is not None:
@@ -353,7 +356,7 @@ class TranscodingApp:
         headers.append(("content-type", "application/json"))
         return HttpResponse(status_code, headers, _encode_response(plan, outcome.response))
 
-    def _split_query(self, query_string: bytes) -> list[tuple[str, str]]:
+    def _split_query(self, query_string: bytes, skip_undecodable: bool = False) -> list[tuple[str, str]]:
         if not query_string:
             return []
         options = self.options.matcher
@@ -361,6 +364,7 @@ class TranscodingApp:
             query_string.decode("latin-1"),
             unescape_plus=options.query_param_unescape_plus,
             system_params=options.system_params,
+            skip_undecodable=skip_undecodable,
         )
 
     def _outgoing_name(self, key: str) -> str | None:

@@ -103,10 +103,13 @@ def percent_decode(text: str, spec: UrlUnescapeSpec = "all_characters",
 
 
 def parse_query(query: str, *, unescape_plus: bool = False,
-                system_params: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+                system_params: frozenset[str] = frozenset(),
+                skip_undecodable: bool = False) -> list[tuple[str, str]]:
     """Split a raw query string into (name, decoded value) pairs, in order, as HJT reads it.
 
-    Parameters without `=` or with an empty name are dropped; names are not decoded.
+    Parameters without `=` or with an empty name are dropped; names are not decoded. A
+    value whose %-escapes are not UTF-8 raises PercentDecodingError, or with
+    `skip_undecodable` is left out (to read the other parameters of a refused request).
     """
     pairs: list[tuple[str, str]] = []
     for param in query.split("&"):
@@ -118,6 +121,8 @@ def parse_query(query: str, *, unescape_plus: bool = False,
             try:
                 value = percent_decode(param[equals + 1:], "all_characters", unescape_plus)
             except PercentDecodingError as err:
+                if skip_undecodable:
+                    continue
                 raise PercentDecodingError(str(err), name) from err
             pairs.append((name, value))
     return pairs
