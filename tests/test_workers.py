@@ -66,6 +66,8 @@ async def _trivial(settings: Settings, sockets: Sequence[socket.socket]) -> int:
                                             f"{os.environ.get('PROMETHEUS_MULTIPROC_DIR', '')}")
     await stop.wait()
     http.close()
+    (markers / f"closed-{pid}").write_text("ok")
+    await asyncio.sleep(float(os.environ.get("EG_TEST_LINGER", "0")))  # a drain's length
     await server.stop(1)
     (markers / f"drained-{pid}").write_text("ok")
     return 0
@@ -100,10 +102,11 @@ def supervisor(tmp_path: Path):  # type: ignore[no-untyped-def]
     markers.mkdir()
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(workers: int, http: str = "127.0.0.1:0", grpc_address: str = "127.0.0.1:0"):  # type: ignore[no-untyped-def]
+    def start(workers: int, http: str = "127.0.0.1:0", grpc_address: str = "127.0.0.1:0",
+              linger: float = 0.0):  # type: ignore[no-untyped-def]
         proc = subprocess.Popen(
             [sys.executable, "-c", _SUPERVISOR, http, grpc_address, str(workers)],
-            env={**os.environ, MARKERS_ENV: str(markers)},
+            env={**os.environ, MARKERS_ENV: str(markers), "EG_TEST_LINGER": str(linger)},
             cwd=Path(__file__).resolve().parents[1],
         )
         procs.append(proc)
@@ -153,6 +156,20 @@ def test_workers_share_both_ports_and_drain_on_sigterm(supervisor) -> None:  # t
     assert proc.wait(60) == 0
     assert _pids(markers, "drained") == started
     assert not Path(metrics_dir).exists()  # the supervisor's own directory is removed
+
+
+def test_once_workers_stop_accepting_a_new_connection_is_refused_not_left_unanswered(supervisor) -> None:  # type: ignore[no-untyped-def]
+    # Found by a black-box run: during a drain with --workers, the supervisor's copy of
+    # the listening socket kept it open; connections the kernel completed were never
+    # accepted and were reset, requests sent and unanswered, when the supervisor exited.
+    proc, markers = supervisor(2, linger=3.0)
+    http, _, _ = _addresses(markers)
+    host, port = host_port(http)
+    proc.send_signal(signal.SIGTERM)
+    _wait_for(lambda: len(_pids(markers, "closed")) == 2, "both workers to stop accepting")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, port), timeout=5).close()
+    assert proc.wait(60) == 0
 
 
 def test_sigint_is_forwarded_too(supervisor) -> None:  # type: ignore[no-untyped-def]
