@@ -26,9 +26,9 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from event_gateway import dialects, errors, ingest
-from event_gateway.ingest.common import UNDECODABLE_ELEMENTS_KEY, UNDECODABLE_FIELDS_KEY
 from event_gateway.config import Settings
 from event_gateway.contract import Contract, CredentialLocation, default_contract, enum_json_value
+from event_gateway.ingest.common import UNDECODABLE_ELEMENTS_KEY, UNDECODABLE_FIELDS_KEY
 from event_gateway.interceptors import build_interceptors
 from event_gateway.interceptors.drain import DrainGate
 from event_gateway.interceptors.resolved import ResolvedChain
@@ -39,6 +39,7 @@ from event_gateway.observability.metrics import Metrics
 from event_gateway.policy.auth import Authenticator
 from event_gateway.policy.stores import MemoryStore, ThrottleStore
 from event_gateway.policy.stores.redis import RedisStore
+from event_gateway.policy.stores.redis import connect as connect_redis
 from event_gateway.policy.throttle import Throttler
 from event_gateway.storage.catalog import SqlCatalog
 from event_gateway.storage.engine import create_engine, writable
@@ -172,14 +173,7 @@ def throttle_store_for(settings: Settings, metrics: Metrics) -> tuple[ThrottleSt
         if settings.throttle.store == "redis":
             raise ValueError("throttle.store is redis but no redis_url is configured")
         return MemoryStore(), None
-    import redis.asyncio as redis
-
-    # A blocking pool: with the default pool, a burst above its size would raise a
-    # connection error and fail open, which is not an outage.
-    pool = redis.BlockingConnectionPool.from_url(
-        settings.redis_url.get_secret_value(), max_connections=64, timeout=1
-    )
-    client = redis.Redis(connection_pool=pool)
+    client = connect_redis(settings.redis_url.get_secret_value())
     store = RedisStore(
         client,
         fail_open=settings.throttle.fail_open,

@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from event_gateway import errors
 from event_gateway.policy.rates import Rate
 from event_gateway.policy.stores.base import Check
-from event_gateway.policy.stores.redis import RedisStore
+from event_gateway.policy.stores.redis import RedisStore, connect
 
 pytestmark = pytest.mark.redis
 
@@ -94,6 +94,12 @@ class Proxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
+    def drop_connections(self) -> None:
+        """Close every open connection and go on accepting, as a restarted Redis does."""
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
     async def close(self) -> None:
         assert self._server is not None
         self._server.close()
@@ -164,3 +170,27 @@ async def test_a_hung_redis_is_bounded_by_the_timeout() -> None:
     finally:
         await client.aclose()
         server.close()
+
+
+async def test_after_a_restart_the_pooled_connections_are_replaced_without_a_failure(redis_url: str) -> None:
+    # Found by a black-box run: after Redis restarted, every dead pooled connection
+    # failed one request (let through uncounted, or refused failing closed).
+    host_port = redis_url.split("//", 1)[1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    proxy = Proxy((host, int(port or 6379)))
+    proxy_port = await proxy.start()
+    client = connect(f"redis://127.0.0.1:{proxy_port}/15", max_connections=8)
+    seen: list[BaseException] = []
+    store = RedisStore(client, fail_open=False, on_unavailable=seen.append)
+    check = [Check("rl:t:restart:{r}", Rate(1000, 60), window=True)]
+    try:
+        # Eight at once: eight pooled connections.
+        assert all(d.allowed for d in await asyncio.gather(*(store.acquire(check) for _ in range(8))))
+        proxy.drop_connections()
+        await asyncio.sleep(0.1)
+        decisions = await asyncio.gather(*(store.acquire(check) for _ in range(16)))
+        assert all(d.allowed and not d.degraded for d in decisions) and seen == []
+        assert min(d.buckets[0].remaining for d in decisions) == 1000 - 24  # every one counted
+    finally:
+        await client.aclose()
+        await proxy.close()

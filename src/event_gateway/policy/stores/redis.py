@@ -22,6 +22,8 @@ from typing import Any
 
 import redis.asyncio as redis
 from redis import exceptions as redis_errors
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from event_gateway import errors
 from event_gateway.policy.stores.base import BucketState, Check, Decision, UnavailableHook
@@ -40,6 +42,26 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     OSError,
 )
+
+
+def connect(url: str, *, max_connections: int = 64) -> redis.Redis:
+    """The client the store is meant to run on.
+
+    A blocking pool: with redis-py's default pool, a burst above its size would raise a
+    connection error and fail open, which is not an outage. One immediate retry on a
+    dropped connection: after Redis restarts, every pooled connection is dead, and
+    without it each would fail one request (fail open: let through uncounted; fail
+    closed: refused) although Redis is back. The pool's own policy is what applies: a
+    client built on a pool ignores the retry it is given.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=1,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis_errors.ConnectionError],
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 class RedisStore:
