@@ -80,6 +80,32 @@ async def test_writable_probe_sees_another_processes_write_lock(tmp_path: Path) 
     await engine.dispose()
 
 
+async def test_writable_probe_waits_for_a_lock_held_briefly(tmp_path: Path) -> None:
+    # Another worker's commit holds the lock for a moment: the file is busy, not broken.
+    import asyncio
+
+    from event_gateway.storage.engine import writable
+
+    path = tmp_path / "busy.db"
+    engine = create_engine(f"sqlite:///{path}")
+    await writable(engine)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        probe = asyncio.create_task(writable(engine, lock_wait=5.0))
+        await asyncio.sleep(0.3)
+        assert not probe.done()  # waiting for the lock, not refused
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        await asyncio.wait_for(probe, 10)
+    finally:
+        holder.wait(10)
+    await engine.dispose()
+
+
 async def test_abort_interrupts_a_commit_waiting_for_the_lock_and_stores_nothing(tmp_path: Path) -> None:
     # The commit waits for another process's lock (up to the 5 s busy timeout); shutdown's
     # deadline must roll it back and say so, not leave the sink's thread to commit later.
