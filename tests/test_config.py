@@ -144,3 +144,19 @@ def test_unset_redis_is_a_comment_and_mask_url_leaves_plain_urls() -> None:
 def test_settings_pickle_for_spawned_workers() -> None:
     settings = load_settings({"database": "postgresql+asyncpg://u:p@h/d"})
     assert pickle.loads(pickle.dumps(settings)) == settings
+
+
+def test_the_throttle_store_follows_redis_url_unless_set_and_redis_needs_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by a black-box run: store=redis without a URL passed `config show` and then
+    # crashed every worker (restarted for ever); with a URL, `config show` said "memory"
+    # while the limits lived in Redis.
+    assert load_settings({}).throttle.store == "memory"
+    assert load_settings({"redis_url": "redis://cache:6379/0"}).throttle.store == "redis"
+    monkeypatch.setenv("EVENT_GATEWAY_THROTTLE__STORE", "memory")
+    assert load_settings({"redis_url": "redis://cache:6379/0"}).throttle.store == "memory"  # as asked
+    monkeypatch.setenv("EVENT_GATEWAY_THROTTLE__STORE", "redis")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({})
+    assert str(caught.value) == (
+        "throttle: store is redis but redis_url is not set (got {'store': 'redis'}) [EVENT_GATEWAY_THROTTLE]"
+    )

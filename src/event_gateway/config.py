@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "EVENT_GATEWAY_"
@@ -41,7 +41,8 @@ class WriterSettings(BaseModel):
 
 
 class ThrottleSettings(BaseModel):
-    # "memory" (per process) or "redis" (shared by every process using redis_url).
+    # "memory" (per process) or "redis" (shared by every process using redis_url). Left
+    # unset, it is "redis" when redis_url is set: that is what a Redis URL is for.
     store: str = Field("memory", pattern="^(memory|redis)$")
     # When the Redis store cannot be reached: allow (true) or refuse with 503 (false).
     fail_open: bool = True
@@ -126,6 +127,16 @@ class Settings(BaseSettings):
     writer: WriterSettings = Field(default_factory=WriterSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
+
+    @field_validator("throttle")
+    @classmethod
+    def _store(cls, value: ThrottleSettings, info: ValidationInfo) -> ThrottleSettings:
+        has_redis = info.data.get("redis_url") is not None
+        if value.store == "redis" and not has_redis:
+            raise ValueError("store is redis but redis_url is not set")
+        if has_redis and "store" not in value.model_fields_set:
+            return value.model_copy(update={"store": "redis"})
+        return value
 
     @field_validator("http", "grpc")
     @classmethod

@@ -168,10 +168,8 @@ def _present(name: str | None) -> tuple[str, ...]:
 
 def throttle_store_for(settings: Settings, metrics: Metrics) -> tuple[ThrottleStore, Any]:
     """The configured throttle store, and the Redis client when limits live in Redis."""
-    # A configured Redis URL means shared limits: that is what it is configured for.
-    if settings.redis_url is None:
-        if settings.throttle.store == "redis":
-            raise ValueError("throttle.store is redis but no redis_url is configured")
+    # The configuration made sure that "redis" comes with a URL (and is the default then).
+    if settings.throttle.store == "memory" or settings.redis_url is None:
         return MemoryStore(), None
     client = connect_redis(settings.redis_url.get_secret_value())
     store = RedisStore(
