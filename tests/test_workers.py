@@ -334,3 +334,50 @@ async def test_graceful_shutdown_reports_not_serving_first_and_drains_before_flu
     assert log == ["health not serving", "request finished", "writer closed"]
     assert serving.done()
     sock.close()
+
+
+def test_workers_shut_down_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    # Found by a black-box run: after `kill -9` of the supervisor its workers served on,
+    # unsupervised, and shared the ports with the next `serve`.
+    http, grpc_address = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+    database = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "event_gateway", "serve", "--workers", "2", "--http", http,
+         "--grpc", grpc_address, "--database", database],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: _answers(f"http://{http}/healthz"), "the gateway to serve")
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        workers = [int(pid) for pid in children]
+        assert len(workers) >= 2
+        proc.kill()
+        proc.wait(10)
+        _wait_for(lambda: not any(_running(pid) for pid in workers), "the workers to exit", 30)
+        assert not _answers(f"http://{http}/healthz")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in subprocess.run(["pgrep", "-f", http], capture_output=True, text=True).stdout.split():
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    # An exited worker may stay a zombie of whichever process adopted it.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -57,7 +57,7 @@ from event_gateway.transcoding import (
 from event_gateway.web.app import gateway_web_app
 from event_gateway.web.health import Health, HealthServicer, ReadinessCheck, set_serving
 from event_gateway.web.http_limits import HeadLimits, bounded_httptools
-from event_gateway.workers import graceful_shutdown
+from event_gateway.workers import graceful_shutdown, stop_when_orphaned
 
 logger = logging.getLogger("event_gateway.server")
 
@@ -352,6 +352,9 @@ async def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    orphaned = None
+    if sockets:  # a worker of `serve --workers N`: the supervisor gave it the HTTP socket
+        orphaned = asyncio.create_task(stop_when_orphaned(stop))
     serving = asyncio.create_task(http_server.serve(sockets=list(sockets) or None))
     logger.info("event-gateway serving REST on %s and gRPC on %s", settings.http, settings.grpc)
     stopped = asyncio.create_task(stop.wait())
@@ -369,6 +372,8 @@ async def run(
     )
     if not serving.done():
         await serving
+    if orphaned is not None:
+        orphaned.cancel()
     await gateway.close_stores()
 
 

@@ -129,6 +129,23 @@ async def _within(task: asyncio.Task[Any], grace: float) -> None:
         logger.warning("HTTP server still draining after %.1fs; moving on", grace + KILL_MARGIN)
 
 
+async def stop_when_orphaned(stop: asyncio.Event, interval: float = 0.5) -> None:
+    """Set `stop` once the supervisor that started this worker is gone.
+
+    A supervisor killed outright (SIGKILL, OOM) forwards no signal: its workers would
+    serve on, unsupervised, and share the ports with a supervisor started in its place.
+    """
+    parent = multiprocessing.parent_process()  # known from the start: no race with its death
+    if parent is None:
+        return
+    while not stop.is_set():
+        if not parent.is_alive():
+            logger.warning("supervisor %s is gone; shutting this worker down", parent.pid)
+            stop.set()
+            return
+        await asyncio.sleep(interval)
+
+
 # --- the supervisor ---------------------------------------------------------------------
 
 
