@@ -8,6 +8,7 @@ differences are the ``test_divergence_*`` tests, each with its reason.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -495,6 +496,15 @@ def test_encode_value_nan_number_fails_like_json_format() -> None:
         json_format.MessageToJson(message)
     with pytest.raises(ValueError):
         CODEC.encode(message)
+
+
+def test_a_negative_zero_value_keeps_its_sign() -> None:
+    # Found by the property test: integral numbers are written as integers, and an
+    # integer 0 read back as +0.0.
+    message = Rich(c_value=struct_pb2.Value(number_value=-0.0))
+    decoded = CODEC.decode(CODEC.encode(message))
+    assert math.copysign(1.0, decoded.c_value.number_value) == -1.0
+    assert CODEC.encode_value(Rich(c_value=struct_pb2.Value(number_value=7.0))) == {"cValue": 7}
 
 
 def test_codecs_are_cached_per_descriptor_and_options() -> None:

@@ -6,6 +6,7 @@ depth accounting, so that the depth limit fails on the same inputs.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -299,6 +300,10 @@ def special_encoder(descriptor: Descriptor, plans: Plans) -> MessageEncoder:
 _EXACT = 2**53
 
 
+def _positive(number: float) -> bool:
+    return math.copysign(1.0, number) > 0
+
+
 def _struct_encoders() -> tuple[MessageEncoder, MessageEncoder, MessageEncoder]:
     def encode_value(msg: Any) -> Any:
         which = msg.WhichOneof("kind")
@@ -309,9 +314,10 @@ def _struct_encoders() -> tuple[MessageEncoder, MessageEncoder, MessageEncoder]:
             if number - number != 0.0:
                 # json_format refuses too: it would read back as a string_value.
                 raise ValueError(f"Value.number_value {number} has no JSON form")
-            if number.is_integer() and -_EXACT <= number <= _EXACT:
+            if number.is_integer() and -_EXACT <= number <= _EXACT and (number or _positive(number)):
                 # Written as an integer, as Go's protojson writes it: a client's 7 reads
                 # back as 7, not 7.0 (a double holds every integer up to 2**53 exactly).
+                # Not -0.0, whose sign an integer would lose.
                 return int(number)
             return number
         if which == "bool_value":
