@@ -87,7 +87,7 @@ origins = ["https://ok.example", "https://bad.example/path"]
     assert "[EVENT_GATEWAY_WRITER__BATCH_ROWS]" in text
     assert f"log_level: 'loud' is not one of debug, info, warning, error, critical" in text
     assert f"typo_setting: unknown setting [{path}]" in text
-    assert "throttle.auth_failures: 'lots' is not a rate" in text
+    assert "throttle.auth_failures: invalid rate 'lots': expected '<count>/<unit>'" in text
     assert "cors.origins.1" not in text or "is not an origin" in text
     assert "Traceback" not in text and "pydantic" not in text
 
@@ -160,3 +160,21 @@ def test_the_throttle_store_follows_redis_url_unless_set_and_redis_needs_a_url(m
     assert str(caught.value) == (
         "throttle: store is redis but redis_url is not set (got {'store': 'redis'}) [EVENT_GATEWAY_THROTTLE]"
     )
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [('{"alana": {"per_key": "100/fortnight"}}', "unknown unit 'fortnight'"),
+     ('{"alana": {"per_key": "0/minute"}}', "count and period must be positive"),
+     ('{"nosuchapi": {"per_key": "1/minute"}}', "unknown API 'nosuchapi'"),
+     ('{"alana": {"nosuch": "1/minute"}}', "unknown limit alana.nosuch (known: per_key, per_key_ip)")],
+)
+def test_limits_serve_would_refuse_are_configuration_errors(
+    monkeypatch: pytest.MonkeyPatch, limits: str, message: str
+) -> None:
+    # Found by a black-box run: `config show` accepted these, and `serve` stopped with a
+    # traceback (and with --workers restarted its workers for ever).
+    monkeypatch.setenv("EVENT_GATEWAY_THROTTLE__LIMITS", limits)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({})
+    assert message in str(caught.value) and "[EVENT_GATEWAY_THROTTLE__LIMITS]" in str(caught.value)

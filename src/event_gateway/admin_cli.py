@@ -26,6 +26,10 @@ DEFAULT_DATABASE = "sqlite+aiosqlite:///./event-gateway.db"  # as config.Setting
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
+# The contract's API names, spelled out so that `--help` imports no generated code
+# (tests/test_admin_cli.py holds them to the contract).
+_API_NAMES = ("alana", "storefront", "depict", "topsort")
+
 
 def add_subcommands(commands: Any) -> None:
     """Add tenants/products/keys/events/db to `commands` (an argparse subparsers action)."""
@@ -97,7 +101,7 @@ def _add_keys(commands: Any) -> None:
     listing = _leaf(group, "list", "list keys (never their secrets)", _keys_list)
     listing.add_argument("--tenant", default=None, help="only this tenant's keys")
     revoke = _leaf(group, "revoke", "revoke a key (effective within seconds)", _keys_revoke)
-    revoke.add_argument("key_id")
+    revoke.add_argument("key_id", help="the key's id (`keys list`), or the whole key")
 
 
 def _add_events(commands: Any) -> None:
@@ -114,7 +118,7 @@ def _add_events(commands: Any) -> None:
 
 
 def _add_event_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", default=None, help="API name (alana, storefront, depict, topsort)")
+    parser.add_argument("--api", default=None, choices=_API_NAMES, help="API name")
     parser.add_argument("--tenant", default=None, help="tenant id")
     parser.add_argument(
         "--rejected", action="store_true", help="the quarantine (rejected events) instead"
@@ -217,6 +221,7 @@ async def _products_add(args: argparse.Namespace) -> int:
 async def _keys_create(args: argparse.Namespace) -> int:
     from event_gateway.storage import admin
 
+    _check_key_limits(args.apis, dict(args.limits))
     async with _engine(args) as engine:
         new_key = await admin.create_key(
             engine, args.tenant, name=args.name, apis=args.apis, limits=dict(args.limits)
@@ -239,12 +244,33 @@ async def _keys_list(args: argparse.Namespace) -> int:
 
 
 async def _keys_revoke(args: argparse.Namespace) -> int:
+    from event_gateway.policy.keys import parse_key
     from event_gateway.storage import admin
 
+    # The whole key works too (it is what a user has at hand); its secret is never echoed.
+    parsed = parse_key(args.key_id)
+    key_id = parsed[0] if parsed is not None else args.key_id
     async with _engine(args) as engine:
-        await admin.revoke_key(engine, args.key_id)
-    print(f"revoked key {args.key_id}", file=sys.stderr)
+        await admin.revoke_key(engine, key_id)
+    print(f"revoked key {key_id}", file=sys.stderr)
     return 0
+
+
+def _check_key_limits(apis: list[str], limits: dict[str, str]) -> None:
+    """Refuse (ValueError) an unknown API, a limit none of the key's APIs has, a bad rate:
+    stored, each would fail or be ignored on every request made with the key."""
+    from event_gateway.contract import default_contract, limit_names
+    from event_gateway.policy.rates import parse_rate
+
+    known = limit_names(default_contract())
+    for api in apis:
+        if api not in known:
+            raise ValueError(f"unknown API {api!r} (known: {', '.join(sorted(known))})")
+    names = set().union(*(known[api] for api in (apis or known)))
+    for name, rate in limits.items():
+        if name not in names:
+            raise ValueError(f"no API of this key has a limit {name!r} (known: {', '.join(sorted(names))})")
+        parse_rate(rate)
 
 
 async def _events_count(args: argparse.Namespace) -> int:

@@ -25,10 +25,6 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 ENV_PREFIX = "EVENT_GATEWAY_"
 CONFIG_FILE_ENV = "EVENT_GATEWAY_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-# Same grammar as policy.rates (kept here so loading settings imports no policy code).
-_RATE = re.compile(r"^\s*\d+\s*(?:/|\s+per\s+)\s*\d*\s*[a-z]+\s*$", re.IGNORECASE)
-
-
 class WriterSettings(BaseModel):
     # Rows waiting for a commit; past this, writes are refused with 503 / RESOURCE_EXHAUSTED.
     queue_rows: int = Field(20_000, ge=1)
@@ -67,6 +63,12 @@ class ThrottleSettings(BaseModel):
         for limits in value.values():
             for rate in limits.values():
                 _check_rate(rate)
+        if value:
+            # Names only the contract knows: checked here so `config show` and `serve`
+            # agree, and a typo is one line, not a traceback from start-up.
+            from event_gateway.contract import check_limit_overrides, default_contract
+
+            check_limit_overrides(default_contract(), value)
         return value
 
 
@@ -176,8 +178,9 @@ class ConfigError(Exception):
 
 
 def _check_rate(value: str) -> str:
-    if not _RATE.match(value):
-        raise ValueError(f"{value!r} is not a rate like '100/minute' or '10/second'")
+    from event_gateway.policy.rates import parse_rate  # the one grammar, with its units
+
+    parse_rate(value)
     return value
 
 

@@ -81,6 +81,25 @@ class Contract:
         return self.methods.get(full_name)
 
 
+def limit_names(contract: Contract) -> dict[str, set[str]]:
+    """Every API's limit names (its own and its methods'), by API name."""
+    known: dict[str, set[str]] = {api.name: set() for api in contract.apis}
+    for method in contract.methods.values():
+        known[method.api.name].update(spec.name for spec in method.limits)
+    return known
+
+
+def check_limit_overrides(contract: Contract, overrides: Mapping[str, Mapping[str, str]]) -> None:
+    """Raise ValueError for an override naming an API or limit the contract lacks (a typo)."""
+    known = limit_names(contract)
+    for api, limits in overrides.items():
+        if api not in known:
+            raise ValueError(f"unknown API {api!r} (known: {', '.join(sorted(known))})")
+        for name in limits:
+            if name not in known[api]:
+                raise ValueError(f"unknown limit {api}.{name} (known: {', '.join(sorted(known[api]))})")
+
+
 def _limits(raw: Iterable[options_pb2.RateLimit]) -> tuple[LimitSpec, ...]:
     return tuple(LimitSpec(l.name, l.rate, tuple(l.by), l.field) for l in raw)
 

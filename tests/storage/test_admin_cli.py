@@ -61,6 +61,49 @@ def test_tenants_products_and_keys(gateway) -> None:  # type: ignore[no-untyped-
     assert bad.returncode == 2 and "NAME=COUNT/PERIOD" in bad.stderr
 
 
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["--limit", "per_key=100/fortnight"], "unknown unit 'fortnight'"),
+     (["--limit", "per_key=0/minute"], "count and period must be positive"),
+     (["--limit", "nosuch=5/minute"], "no API of this key has a limit 'nosuch'"),
+     (["--api", "alana", "--limit", "tenant_aware=5/minute"], "no API of this key has a limit 'tenant_aware'"),
+     (["--api", "nosuchapi"], "unknown API 'nosuchapi'")],
+    ids=["unit", "zero", "name", "name-of-another-api", "api"],
+)
+def test_keys_create_refuses_limits_that_would_fail_or_be_ignored_on_every_request(
+    gateway, arguments: list[str], message: str  # type: ignore[no-untyped-def]
+) -> None:
+    # Found by a black-box run: such keys were stored, and a bad rate made every request
+    # made with the key a 500.
+    assert gateway("tenants", "add", "t1", "--slug", "acme", "--number", "7").returncode == 0
+    refused = gateway("keys", "create", "--tenant", "t1", *arguments)
+    assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
+    assert gateway("keys", "list").stdout == ""
+    # A limit of any of the key's APIs is fine (tenant_aware is storefront's).
+    assert gateway("keys", "create", "--tenant", "t1", "--limit", "tenant_aware=5/minute").returncode == 0
+
+
+def test_keys_revoke_takes_the_whole_key_and_never_echoes_its_secret(gateway) -> None:  # type: ignore[no-untyped-def]
+    assert gateway("tenants", "add", "t1", "--slug", "acme", "--number", "7").returncode == 0
+    key = gateway("keys", "create", "--tenant", "t1").stdout.strip()
+    revoked = gateway("keys", "revoke", key)
+    assert revoked.returncode == 0 and revoked.stderr == f"revoked key {key.split('_')[1]}\n"
+    secret = key.split("_", 2)[2]
+    unknown = gateway("keys", "revoke", f"egk_nosuchid_{secret}")
+    assert unknown.returncode == 2 and "unknown key 'nosuchid'" in unknown.stderr
+    assert secret not in unknown.stderr
+
+
+def test_event_filters_name_only_known_apis(gateway) -> None:  # type: ignore[no-untyped-def]
+    from event_gateway.admin_cli import _API_NAMES
+    from event_gateway.contract import default_contract
+
+    assert set(_API_NAMES) == {api.name for api in default_contract().apis}
+    mistyped = gateway("events", "count", "--api", "nosuch")
+    assert mistyped.returncode == 2 and "invalid choice" in mistyped.stderr
+
+
 async def _store(url: str) -> None:
     engine = create_engine(url)
     writer = GroupCommitWriter(engine, WriterSettings())

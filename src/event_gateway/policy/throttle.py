@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from event_gateway import errors
-from event_gateway.contract import Contract, LimitDimension, LimitSpec, MethodSpec
+from event_gateway.contract import Contract, LimitDimension, LimitSpec, MethodSpec, check_limit_overrides
 from event_gateway.policy.rates import Rate, parse_rate
 from event_gateway.policy.stores.base import BucketState, Check, Decision, ThrottleStore
 from event_gateway.scope import Principal
@@ -196,7 +196,7 @@ class Throttler:
             raise ValueError(f"refill must be 'window' or 'smooth', not {refill!r}")
         self._window = refill == "window"
         overrides = overrides or {}
-        _check_overrides(contract, overrides)
+        check_limit_overrides(contract, overrides)
         self._plans: dict[str, tuple[_Limit, ...]] = {
             name: tuple(_limit(spec, overrides.get(method.api.name, {})) for spec in method.limits)
             for name, method in contract.methods.items()
@@ -285,20 +285,6 @@ def _limit(spec: LimitSpec, overrides: Mapping[str, str]) -> _Limit:
         words = [f"field {spec.field}" if w == "field" else w for w in words]
     field = tuple(spec.field.split(".")) if spec.field else ()
     return _Limit(spec.name, rate, tuple(spec.by), field, " and ".join(words))
-
-
-def _check_overrides(contract: Contract, overrides: Mapping[str, Mapping[str, str]]) -> None:
-    known: dict[str, set[str]] = {api.name: set() for api in contract.apis}
-    for method in contract.methods.values():
-        known[method.api.name].update(spec.name for spec in method.limits)
-    for api, limits in overrides.items():
-        if api not in known:
-            raise ValueError(f"throttle override for unknown API {api!r} (known: {sorted(known)})")
-        for name in limits:
-            if name not in known[api]:
-                raise ValueError(
-                    f"throttle override for unknown limit {api}.{name} (known: {sorted(known[api])})"
-                )
 
 
 def _bucket_key(
