@@ -178,3 +178,25 @@ def test_limits_serve_would_refuse_are_configuration_errors(
     with pytest.raises(ConfigError) as caught:
         load_settings({})
     assert message in str(caught.value) and "[EVENT_GATEWAY_THROTTLE__LIMITS]" in str(caught.value)
+
+
+def test_passwords_in_a_urls_query_are_masked_too() -> None:
+    assert mask_url("postgresql://u@h/db?password=topsecret&sslmode=require") == (
+        "postgresql://u@h/db?password=***&sslmode=require")
+    assert mask_url("redis://h:1/0?PASSWORD=x") == "redis://h:1/0?PASSWORD=***"
+    assert mask_url("postgresql://u:p@h/db?passfile=~/.pgpass") == "postgresql://u:***@h/db?passfile=~/.pgpass"
+
+
+def test_a_misspelt_nested_setting_is_refused_from_a_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a black-box run: `[throttle] failopen = false` was ignored, fail_open stayed true.
+    path = _toml(tmp_path, "[throttle]\nfailopen = false\n[cors]\norigin = ['https://a.example']\n")
+    monkeypatch.setenv("EVENT_GATEWAY_WRITER__TYPO", "1")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, path)
+    assert sorted(str(caught.value).splitlines()) == [
+        f"cors.origin: unknown setting [{path}]",
+        f"throttle.failopen: unknown setting [{path}]",
+        "writer.typo: unknown setting [EVENT_GATEWAY_WRITER__TYPO]",
+    ]

@@ -348,7 +348,7 @@ def test_workers_shut_down_when_their_supervisor_is_killed(tmp_path: Path) -> No
     )
     try:
         _wait_for(lambda: _answers(f"http://{http}/healthz"), "the gateway to serve")
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False).stdout.split()
         workers = [int(pid) for pid in children]
         assert len(workers) >= 2
         proc.kill()
@@ -358,7 +358,7 @@ def test_workers_shut_down_when_their_supervisor_is_killed(tmp_path: Path) -> No
     finally:
         if proc.poll() is None:
             proc.kill()
-        for pid in subprocess.run(["pgrep", "-f", http], capture_output=True, text=True).stdout.split():
+        for pid in subprocess.run(["pgrep", "-f", http], capture_output=True, text=True, check=False).stdout.split():
             os.kill(int(pid), signal.SIGKILL)
 
 
@@ -381,3 +381,34 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_ipv6_grpc_address_is_served(tmp_path: Path, workers: str) -> None:
+    # Found by a black-box run: "[::1]:port" lost its brackets on the way to gRPC,
+    # which read "::1:port" as a domain name and refused to start.
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        grpc_port = probe.getsockname()[1]
+    http = f"127.0.0.1:{_free_port()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "event_gateway", "serve", "--workers", workers, "--http", http,
+         "--grpc", f"[::1]:{grpc_port}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: _answers(f"http://{http}/healthz"), "the gateway to serve")
+        assert _grpc_serving(f"[::1]:{grpc_port}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0

@@ -19,13 +19,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "EVENT_GATEWAY_"
 CONFIG_FILE_ENV = "EVENT_GATEWAY_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 class WriterSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a no-op
+
     # Rows waiting for a commit; past this, writes are refused with 503 / RESOURCE_EXHAUSTED.
     queue_rows: int = Field(20_000, ge=1)
     # Most rows committed in one transaction.
@@ -37,6 +49,8 @@ class WriterSettings(BaseModel):
 
 
 class ThrottleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a no-op
+
     # "memory" (per process) or "redis" (shared by every process using redis_url). Left
     # unset, it is "redis" when redis_url is set: that is what a Redis URL is for.
     store: str = Field("memory", pattern="^(memory|redis)$")
@@ -77,6 +91,8 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 
 
 class CorsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a no-op
+
     # Origins allowed on the public storefront paths ("*" = any origin).
     public_origins: list[str] = Field(default_factory=lambda: ["*"])
     # Origins allowed on the authenticated paths ("*" = any origin; empty = none).
@@ -285,13 +301,18 @@ def env_var(*path: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, for display."""
+    """The URL with its passwords replaced by ***, for display: in the userinfo, and in
+    the query (libpq and redis-py read `?password=`)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        url = urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    head, mark, query = url.partition("?")  # not urlunsplit: it drops an empty "//"
+    return head + mark + _QUERY_PASSWORD.sub(r"\1***", query)
+
+
+_QUERY_PASSWORD = re.compile(r"((?:^|&)(?:password|passwd|pwd)=)[^&]*", re.IGNORECASE)
 
 
 def settings_dict(settings: Settings) -> dict[str, Any]:

@@ -57,7 +57,7 @@ from event_gateway.transcoding import (
 from event_gateway.web.app import gateway_web_app
 from event_gateway.web.health import Health, HealthServicer, ReadinessCheck, set_serving
 from event_gateway.web.http_limits import HeadLimits, bounded_httptools
-from event_gateway.workers import graceful_shutdown, stop_when_orphaned
+from event_gateway.workers import graceful_shutdown, host_port, join_host_port, stop_when_orphaned
 
 logger = logging.getLogger("event_gateway.server")
 
@@ -73,11 +73,6 @@ _RECENT_COMMIT_SECONDS = 2.0
 # running this long (SQLite's wait for another writer's lock is 5 s).
 _FAILED_COMMIT_SECONDS = 5.0
 _STUCK_COMMIT_SECONDS = 5.0
-
-
-def _host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOptions:
@@ -323,12 +318,12 @@ async def run(
     gc.collect()
     gc.freeze()
     gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    grpc_host, grpc_port = _host_port(settings.grpc)
-    gateway.grpc_server.add_insecure_port(f"{grpc_host}:{grpc_port}")
+    # Brackets kept for an IPv6 host: gRPC reads "::1:50051" as a domain name.
+    gateway.grpc_server.add_insecure_port(join_host_port(*host_port(settings.grpc)))
     await gateway.grpc_server.start()
     await set_serving(gateway.health, ["", *gateway.service_names])
 
-    http_host, http_port = _host_port(settings.http)
+    http_host, http_port = host_port(settings.http)
     config = uvicorn.Config(
         gateway.asgi_app,
         host=http_host,

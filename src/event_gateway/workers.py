@@ -154,7 +154,8 @@ def host_port(address: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def _format(host: str, port: int) -> str:
+def join_host_port(host: str, port: int) -> str:
+    """HOST:PORT, an IPv6 host in brackets (as gRPC and URLs want it)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
@@ -208,8 +209,8 @@ class Supervisor:
             self._sockets = [http]
             self._worker_settings = self._settings.model_copy(
                 update={
-                    "http": _format(*http.getsockname()[:2]),
-                    "grpc": _format(*grpc_reservation.getsockname()[:2]),
+                    "http": join_host_port(*http.getsockname()[:2]),
+                    "grpc": join_host_port(*grpc_reservation.getsockname()[:2]),
                     "workers": 1,
                 }
             )

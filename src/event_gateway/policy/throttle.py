@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from event_gateway import errors
-from event_gateway.contract import Contract, LimitDimension, LimitSpec, MethodSpec, check_limit_overrides
+from event_gateway.contract import (
+    Contract,
+    LimitDimension,
+    LimitSpec,
+    MethodSpec,
+    check_limit_overrides,
+)
 from event_gateway.policy.rates import Rate, parse_rate
 from event_gateway.policy.stores.base import BucketState, Check, Decision, ThrottleStore
 from event_gateway.scope import Principal
