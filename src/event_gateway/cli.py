@@ -43,8 +43,14 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from event_gateway.server import serve
+    from event_gateway.storage.engine import SchemaMissing
 
-    return serve(_load(args))
+    settings = _load(args)
+    try:
+        return serve(settings)
+    except SchemaMissing as exc:
+        print(f"event-gateway: {exc}", file=sys.stderr)
+        return 2
 
 
 def _transcode(args: argparse.Namespace) -> int:

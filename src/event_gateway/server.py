@@ -42,7 +42,7 @@ from event_gateway.policy.stores.redis import RedisStore
 from event_gateway.policy.stores.redis import connect as connect_redis
 from event_gateway.policy.throttle import Throttler
 from event_gateway.storage.catalog import SqlCatalog
-from event_gateway.storage.engine import create_engine, writable
+from event_gateway.storage.engine import create_engine, require_schema, writable
 from event_gateway.storage.writer import GroupCommitWriter
 from event_gateway.transcoding import (
     CodecOptions,
@@ -372,6 +372,16 @@ async def run(
     await gateway.close_stores()
 
 
+async def _require_schema(settings: Settings) -> None:
+    # Before any worker starts: a PostgreSQL database never upgraded would answer
+    # /readyz and then fail every write. (SQLite files are created with their tables.)
+    engine = create_engine(settings.database.get_secret_value())
+    try:
+        await require_schema(engine)
+    finally:
+        await engine.dispose()
+
+
 def run_worker(settings: Settings, sockets: Sequence[socket.socket] = ()) -> int:
     """Run one gateway process to completion; 0 after a clean shutdown."""
     import uvloop
@@ -385,6 +395,7 @@ def run_worker(settings: Settings, sockets: Sequence[socket.socket] = ()) -> int
 
 
 def serve(settings: Settings) -> int:
+    asyncio.run(_require_schema(settings))
     if settings.workers > 1:
         from event_gateway.workers import supervise
 

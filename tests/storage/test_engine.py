@@ -87,3 +87,45 @@ async def test_ping(tmp_path: Path) -> None:
     with pytest.raises(errors.Unavailable):
         await ping(down)
     await down.dispose()
+
+
+@pytest.mark.postgres
+async def test_require_schema_refuses_a_database_never_upgraded(postgres_url: str) -> None:
+    # Found by a black-box run: `serve` on an empty PostgreSQL database reported ready
+    # and then answered every write 503.
+    from event_gateway.storage.engine import SchemaMissing, create_all, require_schema
+
+    engine = create_engine(postgres_url)
+    try:
+        with pytest.raises(SchemaMissing, match="run `event-gateway db upgrade`"):
+            await require_schema(engine)
+        await create_all(engine)
+        await require_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_require_schema_lets_an_unreachable_database_start() -> None:
+    from event_gateway.storage.engine import require_schema
+
+    engine = create_engine("postgresql://nobody@127.0.0.1:9/none")
+    try:
+        await require_schema(engine, timeout=5)  # readiness reports it; start-up goes on
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+def test_serve_on_a_database_never_upgraded_stops_with_one_line(postgres_url: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "event_gateway", "serve", "--database", postgres_url,
+         "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "event-gateway: the database has no event-gateway tables; run `event-gateway db upgrade`")
+    assert "Traceback" not in done.stderr

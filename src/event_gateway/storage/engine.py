@@ -258,6 +258,28 @@ async def writable(engine: AsyncEngine, timeout: float = 2.0, lock_wait: float =
         raise unavailable(exc) from exc
 
 
+class SchemaMissing(Exception):
+    """The database answers but holds no event-gateway tables (never upgraded)."""
+
+
+async def require_schema(engine: AsyncEngine, timeout: float = 5.0) -> None:
+    """Raise SchemaMissing when the database answers and the events table is absent.
+
+    A database that does not answer is no reason to refuse to start (it may be on its
+    way up; readiness reports it); one without tables would fail every write.
+    """
+    def has_events(connection: sa.Connection) -> bool:
+        return sa.inspect(connection).has_table("events")
+
+    try:
+        async with asyncio.timeout(timeout), engine.connect() as connection:
+            present = await connection.run_sync(has_events)
+    except STORE_ERRORS:
+        return
+    if not present:
+        raise SchemaMissing("the database has no event-gateway tables; run `event-gateway db upgrade`")
+
+
 async def upgrade(url: str | sa.URL) -> str:
     """Run every pending migration (`event-gateway db upgrade`); returns the head revision."""
     engine = create_engine(url, create_schema=False)
