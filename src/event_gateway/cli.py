@@ -8,6 +8,7 @@ commands start quickly.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -121,5 +122,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.handler(args)
+    try:
+        result: int = args.handler(args)
+    except BrokenPipeError:
+        # `config show | head`: the reader left; stop quietly, like other Unix tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        if not _operational(exc):
+            raise  # a bug: its traceback is what a report needs
+        print(f"event-gateway: {_first_line(exc)}", file=sys.stderr)
+        return 1
     return result
+
+
+def _operational(exc: BaseException) -> bool:
+    """An error of the machine or the input (a port in use, a missing directory, an
+    unreachable or unreadable database), which one line explains, not a bug."""
+    if isinstance(exc, OSError | ValueError | RuntimeError | ArithmeticError):
+        return True
+    return type(exc).__module__.split(".")[0] in ("sqlalchemy", "alembic", "asyncpg")
+
+
+def _first_line(exc: BaseException) -> str:
+    # SQLAlchemy appends the statement and a link on further lines.
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

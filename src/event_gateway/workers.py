@@ -170,9 +170,9 @@ def bind_reuseport(address: str, listen: bool) -> socket.socket:
         sock.bind((host, port))
         if listen:
             sock.listen(2048)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise OSError(exc.errno, f"cannot listen on {address}: {exc.strerror}") from exc
     return sock
 
 
