@@ -412,3 +412,23 @@ def test_an_ipv6_grpc_address_is_served(tmp_path: Path, workers: str) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
+
+
+def test_the_supervisors_lines_follow_log_json_too(tmp_path: Path) -> None:
+    # Found by a black-box run: with --workers, the supervisor wrote plain text (and
+    # none of its INFO lines) beside the workers' JSON.
+    import json
+
+    http = f"127.0.0.1:{_free_port()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "event_gateway", "serve", "--workers", "2", "--log-json", "--http", http,
+         "--grpc", f"127.0.0.1:{_free_port()}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    _wait_for(lambda: _answers(f"http://{http}/healthz"), "the gateway to serve")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    records = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    messages = [record["msg"] for record in records]
+    assert any(m.startswith("supervisor ") and "2 workers" in m for m in messages), messages
+    assert any(m.startswith("supervisor: stopping") for m in messages), messages

@@ -399,5 +399,11 @@ def serve(settings: Settings) -> int:
     if settings.workers > 1:
         from event_gateway.workers import supervise
 
-        return supervise(settings, run_worker)
+        # The supervisor's own lines (workers started, restarted, drained) in the same
+        # format as the workers'.
+        listener = configure_logging(settings)
+        try:
+            return supervise(settings, run_worker)
+        finally:
+            listener.stop()
     return run_worker(settings)
