@@ -297,3 +297,43 @@ def test_readyz_is_503_while_commits_are_stuck_on_a_locked_table_and_ready_after
             holder.wait(timeout=30)
             holder.stdout.close()  # type: ignore[union-attr]
         assert count_events(database, "--api", "alana") == 1
+
+
+def test_a_nearly_full_queue_refuses_rest_requests_before_reading_their_bodies(tmp_path: Path) -> None:
+    # Found by a black-box run: at 1,000 connections each 100-event body was decoded only
+    # to be refused, which starved the commits and /healthz (refusals after up to 25 s).
+    import socket
+
+    with new_database("postgres", tmp_path) as database:
+        key = setup_tenant(database)
+        gateway = Gateway(database, env={"EVENT_GATEWAY_WRITER__QUEUE_ROWS": "10",
+                                         "EVENT_GATEWAY_WRITER__COMMIT_TIMEOUT": "60"})
+        gateway.start(tmp_path)
+        dsn = database.replace("postgresql+asyncpg://", "postgresql://")
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_TABLE_LOCK, dsn, "8"], stdout=subprocess.PIPE, text=True)
+        from concurrent.futures import ThreadPoolExecutor
+
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            body = [{"tenant": "t", "market": "se", "type": "page_view"}] * 9
+            with ThreadPoolExecutor(1) as pool:
+                # Nine rows wait on the lock: the queue (10) is 90% full.
+                waiting = pool.submit(httpx.post, f"{gateway.base_url}/create-events", params={"api_key": key},
+                                      json=body, timeout=60)
+                time.sleep(1.0)
+                host, port = gateway.base_url.removeprefix("http://").split(":")
+                with socket.create_connection((host, int(port)), timeout=10) as raw:
+                    # A head announcing a body that never comes: only an unread refusal answers.
+                    raw.sendall(f"POST /create-events?api_key={key} HTTP/1.1\r\nHost: x\r\n"
+                                "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n".encode())
+                    answer = raw.recv(65536).decode()
+                assert answer.startswith("HTTP/1.1 503"), answer
+                assert "retry-after: " in answer.lower() and '{"detail":"Service Unavailable"}' in answer
+                assert waiting.result().status_code == 200  # the lock goes: the nine are stored
+            metrics = httpx.get(f"{gateway.base_url}/metrics").text
+            assert "event_gateway_requests_shed_total 1.0" in metrics
+        finally:
+            gateway.kill()
+            holder.wait(timeout=30)
+            holder.stdout.close()  # type: ignore[union-attr]
+        assert count_events(database, "--api", "depict") == 9

@@ -217,6 +217,19 @@ async def test_tolerant_fields_leave_out_only_the_top_level_values_that_cannot_b
     assert len(dispatcher.calls) == 2
 
 
+async def test_admission_answers_before_the_body_is_read(echo: Any) -> None:
+    dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))
+    refusal: list[status_pb2.Status] = []
+    async with client(echo, dispatcher, admission=lambda: refusal[0] if refusal else None,
+                      error_renderer=lambda m: styled) as c:
+        admitted = await c.post("/v1/echo/n", json={"text": "t"})
+        refusal.append(status_pb2.Status(code=14, message="too busy"))
+        # Not JSON at all: a read body would be a 400; unread, it is the admission's answer.
+        refused = await c.post("/v1/echo/n", content=b"{not json")
+    assert admitted.status_code == 200 and len(dispatcher.calls) == 1
+    assert refused.status_code == 422 and refused.json() == {"styled": "too busy"}
+
+
 async def test_form_bodies_are_read_as_json_objects_only_where_the_option_says(echo: Any) -> None:
     dispatcher = Fixed(CallOutcome(echo[0].EchoResponse()))
     form = {"text": "hi", "big": "12", "items[0][name]": "a", "items[0][count]": "2", "tags[]": "x"}

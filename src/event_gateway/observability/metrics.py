@@ -60,6 +60,7 @@ class Metrics:
     throttle_denials_total: Counter
     auth_failures_total: Counter
     throttle_store_errors_total: Counter
+    requests_shed_total: Counter
     # Labelled children by label values: .labels() validates and locks on every call,
     # a dict hit does not (the access interceptor records on every request).
     _children: dict[tuple[Any, ...], tuple[Any, Any]] = field(default_factory=dict)
@@ -126,6 +127,12 @@ class Metrics:
                 f"{n}_throttle_store_errors_total",
                 "Rate-limit store (Redis) failures, by what was done about them.",
                 ["mode"],
+                registry=reg,
+            ),
+            requests_shed_total=Counter(
+                f"{n}_requests_shed_total",
+                "REST requests refused before their body was read: the write queue was "
+                "nearly full (overload).",
                 registry=reg,
             ),
         )

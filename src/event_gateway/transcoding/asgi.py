@@ -228,6 +228,9 @@ class TranscodingApp:
             return _render(plan.renderer, make_failure(
                 grpc.StatusCode.UNIMPLEMENTED, "streaming methods are not transcoded", method=method
             ))
+        admission = self.options.admission
+        if admission is not None and (refusal := admission()) is not None:
+            return _render(plan.renderer, RpcFailure(refusal, http_status_from_code(refusal.code), [], method))
         metadata: list[tuple[str, Any]] = []
         content_type = content_length = content_encoding = None
         query: list[tuple[str, str]] = []

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from google.protobuf.descriptor import MethodDescriptor
+from google.rpc.status_pb2 import Status
 
 from .codec import CodecOptions
 from .errors import ErrorRenderer, default_renderer_for
@@ -95,3 +96,8 @@ class TranscodingOptions:
     # observe it as any call; beneath them it is answered with the same refusal. False:
     # answered at once, as grpc-gateway does (nothing behind the transcoder sees it).
     dispatch_refusals: bool = False
+    # Asked before a request's body is read: a google.rpc.Status to answer with at once
+    # (rendered by the route's renderer; the body is neither read nor decoded, nothing
+    # behind the transcoder runs), or None to go on. For load shedding: under overload
+    # a refusal must cost far less than the work it refuses. None: no check.
+    admission: Callable[[], Status | None] | None = None
