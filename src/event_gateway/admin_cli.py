@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,8 +58,9 @@ def _leaf(group: Any, name: str, help_text: str, command: Command) -> argparse.A
     parser.add_argument(
         "--database",
         default=None,
-        help=f"database URL (default: ${DATABASE_ENV}, else {DEFAULT_DATABASE})",
+        help=f"database URL (default: as `serve` reads it: ${DATABASE_ENV}, the --config file, {DEFAULT_DATABASE})",
     )
+    parser.add_argument("--config", type=Path, default=None, help="TOML configuration file, for its `database`")
     parser.set_defaults(handler=_runner(command))
     return parser
 
@@ -152,11 +154,12 @@ def _timestamp(text: str) -> datetime:
 def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from event_gateway import errors
+        from event_gateway.config import ConfigError
         from event_gateway.storage.admin import AdminError
 
         try:
             return asyncio.run(command(args))
-        except (AdminError, ValueError) as exc:
+        except (AdminError, ConfigError, ValueError) as exc:
             print(f"event-gateway: {exc}", file=sys.stderr)
             return 2
         except errors.GatewayError as exc:
@@ -171,14 +174,27 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
 
 
 def database_url(args: argparse.Namespace) -> str:
-    return args.database or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE
+    """--database, else the database `serve` would use with the same environment and
+    --config file (or EVENT_GATEWAY_CONFIG)."""
+    if args.database:
+        return str(args.database)
+    from event_gateway.config import load_settings
+
+    return load_settings({}, getattr(args, "config", None)).database.get_secret_value()
 
 
 @asynccontextmanager
-async def _engine(args: argparse.Namespace) -> AsyncIterator[AsyncEngine]:
-    from event_gateway.storage.engine import create_engine
+async def _engine(args: argparse.Namespace, *, existing: bool = False) -> AsyncIterator[AsyncEngine]:
+    """The engine for the command's database; with `existing`, a SQLite file that is not
+    there is an error, not a new empty database (a mistyped path would read as empty)."""
+    from event_gateway.storage.admin import AdminError
+    from event_gateway.storage.engine import async_url, create_engine
 
-    engine = create_engine(database_url(args))
+    url = database_url(args)
+    target = async_url(url)
+    if existing and target.get_backend_name() == "sqlite" and not Path(target.database or "").exists():
+        raise AdminError(f"no database at {target.database}: nothing was stored there (`serve` or `db upgrade` creates it)")
+    engine = create_engine(url)
     try:
         yield engine
     finally:
@@ -202,7 +218,7 @@ async def _tenants_add(args: argparse.Namespace) -> int:
 async def _tenants_list(args: argparse.Namespace) -> int:
     from event_gateway.storage import admin
 
-    async with _engine(args) as engine:
+    async with _engine(args, existing=True) as engine:
         for tenant in await admin.list_tenants(engine):
             state = "active" if tenant.active else "inactive"
             print(f"{tenant.id}\t{tenant.slug}\t{tenant.number}\t{state}")
@@ -234,7 +250,7 @@ async def _keys_create(args: argparse.Namespace) -> int:
 async def _keys_list(args: argparse.Namespace) -> int:
     from event_gateway.storage import admin
 
-    async with _engine(args) as engine:
+    async with _engine(args, existing=True) as engine:
         for key in await admin.list_keys(engine, args.tenant):
             apis = ",".join(sorted(key.apis)) or "*"
             limits = ",".join(f"{k}={v}" for k, v in sorted(key.limits.items())) or "-"
@@ -276,7 +292,7 @@ def _check_key_limits(apis: list[str], limits: dict[str, str]) -> None:
 async def _events_count(args: argparse.Namespace) -> int:
     from event_gateway.storage import admin
 
-    async with _engine(args) as engine:
+    async with _engine(args, existing=True) as engine:
         total = await admin.count_events(
             engine,
             api=args.api,
@@ -292,7 +308,7 @@ async def _events_export(args: argparse.Namespace) -> int:
     from event_gateway.storage import admin
 
     write = _csv_writer(args.rejected) if args.format == "csv" else _ndjson_line
-    async with _engine(args) as engine:
+    async with _engine(args, existing=True) as engine:
         async for record in admin.export_events(
             engine, api=args.api, tenant=args.tenant, since=args.since, rejected=args.rejected
         ):

@@ -151,3 +151,32 @@ def test_db_upgrade_and_missing_schema(tmp_path: Path, gateway) -> None:  # type
     assert gateway("events", "count", "--database", url).stdout == "0\n"
     bad = gateway("events", "count", "--database", "mysql://h/db")
     assert bad.returncode == 2 and "unsupported database URL" in bad.stderr
+
+
+def test_admin_commands_read_the_database_from_the_configuration_as_serve_does(tmp_path: Path) -> None:
+    # Found by a black-box run: they ignored --config and EVENT_GATEWAY_CONFIG and used
+    # (or created) ./event-gateway.db.
+    configured = tmp_path / "configured.db"
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'database = "sqlite+aiosqlite:///{configured}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENT_GATEWAY_")}
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "event_gateway", *args], cwd=tmp_path,
+                              env={**env, **extra}, capture_output=True, text=True, timeout=60, check=False)
+
+    assert run("tenants", "add", "t1", "--slug", "a", "--number", "1", "--config", str(config)).returncode == 0
+    assert run("tenants", "add", "t2", "--slug", "b", "--number", "2", EVENT_GATEWAY_CONFIG=str(config)).returncode == 0
+    assert run("tenants", "list", "--config", str(config)).stdout.splitlines() == ["t1\ta\t1\tactive", "t2\tb\t2\tactive"]
+    assert configured.exists() and not (tmp_path / "event-gateway.db").exists()
+
+
+@pytest.mark.parametrize("command", [["tenants", "list"], ["keys", "list"], ["events", "count"], ["events", "export"]])
+def test_reading_a_sqlite_file_that_is_not_there_is_an_error_not_an_empty_database(
+    tmp_path: Path, command: list[str]
+) -> None:
+    missing = tmp_path / "mistyped.db"
+    done = subprocess.run([sys.executable, "-m", "event_gateway", *command, "--database", f"sqlite:///{missing}"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and f"no database at {missing}" in done.stderr
+    assert not missing.exists()
