@@ -432,3 +432,22 @@ def test_the_supervisors_lines_follow_log_json_too(tmp_path: Path) -> None:
     messages = [record["msg"] for record in records]
     assert any(m.startswith("supervisor ") and "2 workers" in m for m in messages), messages
     assert any(m.startswith("supervisor: stopping") for m in messages), messages
+
+
+@pytest.mark.parametrize("delay", [0.4, 0.9, 1.4])
+def test_ctrl_c_while_starting_stops_everything_without_a_traceback(tmp_path: Path, delay: float) -> None:
+    # Found by a black-box run: a Ctrl-C in the first second or so was lost (the server
+    # kept serving) or killed a worker mid-import with a traceback.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "event_gateway", "serve", "--workers", "2", "--http", f"127.0.0.1:{_free_port()}",
+         "--grpc", f"127.0.0.1:{_free_port()}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode in (0, 130) and "Traceback" not in stderr, stderr

@@ -124,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result: int = args.handler(args)
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C before the command's own handler was in place: no traceback
     except BrokenPipeError:
         # `config show | head`: the reader left; stop quietly, like other Unix tools.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -338,6 +338,12 @@ async def run(
     policy: Sequence[grpc.aio.ServerInterceptor] | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    # First of all: a signal that comes while the gateway is being built must still stop
+    # it (it then starts and at once drains, having accepted nothing).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     metrics = Metrics.create()
     gateway = await build_gateway(settings, metrics, policy=policy)
     # Everything built so far lives as long as the process. A full garbage collection
@@ -371,11 +377,6 @@ async def run(
         timeout_graceful_shutdown=int(settings.shutdown_grace) or None,
     )
     http_server = _EmbeddedUvicorn(config)
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
     orphaned = None
     if sockets:  # a worker of `serve --workers N`: the supervisor gave it the HTTP socket

@@ -267,7 +267,15 @@ class Supervisor:
             args=(self._run_worker, self._worker_settings, self._sockets),
             name=f"event-gateway-worker-{slot.index}",
         )
-        process.start()
+        # Started with SIGINT ignored (the disposition survives exec): a Ctrl-C reaches
+        # the whole process group, and a worker still importing would die of it with a
+        # traceback. The supervisor forwards it as SIGTERM; the worker's own handler,
+        # installed first thing in server.run, takes over from there.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         slot.process = process
         slot.reaped = False
         slot.started = time.monotonic()
