@@ -200,3 +200,10 @@ def test_a_misspelt_nested_setting_is_refused_from_a_file_or_the_environment(
         f"throttle.failopen: unknown setting [{path}]",
         "writer.typo: unknown setting [EVENT_GATEWAY_WRITER__TYPO]",
     ]
+
+
+def test_an_environment_value_that_is_not_json_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENT_GATEWAY_CORS__ORIGINS", '["a"')
+    with pytest.raises(ConfigError) as caught:
+        load_settings({})
+    assert str(caught.value) == "EVENT_GATEWAY_CORS__ORIGINS: not valid JSON (lists and tables are JSON)"

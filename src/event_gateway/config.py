@@ -243,7 +243,10 @@ def _read_env() -> dict[str, Any]:
     try:
         return dict(EnvSettingsSource(Settings)())
     except Exception as exc:  # SettingsError for an env value that is not valid JSON
-        raise ConfigError(f"environment: {exc}") from None
+        field = re.search(r'field "(\w+)"', str(exc))
+        prefix = ENV_PREFIX + (field.group(1).upper() if field else "")
+        names = sorted(name for name in os.environ if name.upper().startswith(prefix)) or ["environment"]
+        raise ConfigError(f"{', '.join(names)}: not valid JSON (lists and tables are JSON)") from None
 
 
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

@@ -241,8 +241,10 @@ async def test_interaction_known_tenant_is_recorded(writer, catalog, settings) -
     assert event.payload == {"tenant_id": 1, "type": "view"}
 
 
-@pytest.mark.parametrize("number", [99, 3])
-async def test_interaction_unknown_or_inactive_tenant_is_silently_accepted(writer, catalog, settings, number) -> None:
+@pytest.mark.parametrize(("number", "reason"), [(99, "tenant_id: unknown tenant"), (3, "tenant_id: inactive tenant")])
+async def test_interaction_unknown_or_inactive_tenant_is_silently_accepted(
+    writer, catalog, settings, number, reason
+) -> None:
     req = pb.RecordInteractionRequest(tenant_id=number, type=pb.INTERACTION_KIND_MAPS_CLICK)
     resp, ctx = await interaction(writer, catalog, settings, req)
     assert json_format.MessageToDict(resp) == {"status": "accepted"}
@@ -251,6 +253,7 @@ async def test_interaction_unknown_or_inactive_tenant_is_silently_accepted(write
     # Same work as the known path: one lookup, one single-row write (to quarantine).
     assert catalog.lookups == [f"number:{number}"] and writer.calls == 1
     assert writer.rejected[0].payload["tenant_id"] == number
+    assert writer.rejected[0].reason == reason  # for the operator; the caller hears the same
 
 
 async def test_interaction_store_failure_is_accepted_not_success(writer, catalog, settings) -> None:

@@ -238,11 +238,14 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
             # Both outcomes do the same work - one lookup, one single-row write - so that
             # neither the body nor the time taken tells an unknown tenant from a known one.
             # The event for an unknown tenant is quarantined, not dropped.
-            tenant = _public(await self._catalog.tenant_by_number(request.tenant_id))
+            found = await self._catalog.tenant_by_number(request.tenant_id)
+            tenant = _public(found)
             receipt = self._receipt(tenant, context)
             payload = common.payload_of(request)
             if tenant is None:
-                await self._writer.write([], [receipt.rejected("tenant_id: unknown tenant", payload)])
+                # Told apart for the operator only; the caller's answer is the same.
+                reason = "tenant_id: inactive tenant" if found is not None else "tenant_id: unknown tenant"
+                await self._writer.write([], [receipt.rejected(reason, payload)])
             else:
                 record = receipt.record(
                     _wire(pb.InteractionKind, request.type),
