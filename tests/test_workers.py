@@ -31,6 +31,7 @@ from event_gateway.workers import (
     graceful_shutdown,
     host_port,
 )
+from tests.e2e.harness import free_port
 
 MARKERS_ENV = "EG_TEST_MARKERS"
 
@@ -339,7 +340,7 @@ async def test_graceful_shutdown_reports_not_serving_first_and_drains_before_flu
 def test_workers_shut_down_when_their_supervisor_is_killed(tmp_path: Path) -> None:
     # Found by a black-box run: after `kill -9` of the supervisor its workers served on,
     # unsupervised, and shared the ports with the next `serve`.
-    http, grpc_address = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+    http, grpc_address = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     database = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "event_gateway", "serve", "--workers", "2", "--http", http,
@@ -370,12 +371,6 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _answers(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
@@ -400,7 +395,7 @@ def test_an_ipv6_grpc_address_is_served(tmp_path: Path, workers: str) -> None:
     with socket.socket(socket.AF_INET6) as probe:
         probe.bind(("::1", 0))
         grpc_port = probe.getsockname()[1]
-    http = f"127.0.0.1:{_free_port()}"
+    http = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "event_gateway", "serve", "--workers", workers, "--http", http,
          "--grpc", f"[::1]:{grpc_port}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"],
@@ -419,10 +414,10 @@ def test_the_supervisors_lines_follow_log_json_too(tmp_path: Path) -> None:
     # none of its INFO lines) beside the workers' JSON.
     import json
 
-    http = f"127.0.0.1:{_free_port()}"
+    http = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "event_gateway", "serve", "--workers", "2", "--log-json", "--http", http,
-         "--grpc", f"127.0.0.1:{_free_port()}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"],
+         "--grpc", f"127.0.0.1:{free_port()}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     _wait_for(lambda: _answers(f"http://{http}/healthz"), "the gateway to serve")
@@ -439,8 +434,8 @@ def test_ctrl_c_while_starting_stops_everything_without_a_traceback(tmp_path: Pa
     # Found by a black-box run: a Ctrl-C in the first second or so was lost (the server
     # kept serving) or killed a worker mid-import with a traceback.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "event_gateway", "serve", "--workers", "2", "--http", f"127.0.0.1:{_free_port()}",
-         "--grpc", f"127.0.0.1:{_free_port()}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"],
+        [sys.executable, "-m", "event_gateway", "serve", "--workers", "2", "--http", f"127.0.0.1:{free_port()}",
+         "--grpc", f"127.0.0.1:{free_port()}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     time.sleep(delay)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +27,25 @@ connection.execute("ROLLBACK")
 """
 
 
+@contextlib.contextmanager
+def _lock_held(path: Path) -> Iterator[Callable[[], None]]:
+    """Another process holds `path`'s write lock inside the block; the yielded function
+    releases it early (it is released on leaving the block either way)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+    def release() -> None:
+        if holder.poll() is None:
+            holder.communicate("go\n", timeout=30)
+
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield release
+    finally:
+        release()
+
+
 def _event(key: str) -> EventRecord:
     return EventRecord("alana", "t1", "view", datetime.now(UTC), {"k": key}, dedup_key=key)
 
@@ -36,20 +57,11 @@ async def test_locked_database_fails_the_group_and_the_writer_recovers(tmp_path:
     seen: list[CommitStats] = []
     writer = GroupCommitWriter(engine, WriterSettings(retry_after=3), observer=seen.append)
     writer.start()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with _lock_held(path):
         with pytest.raises(errors.Unavailable) as caught:
             await writer.write([_event("a"), _event("b")])
         assert caught.value.retry_after == 3
         assert caught.value.__cause__ is not None  # the database error, for the logs
-    finally:
-        holder.communicate("go\n", timeout=30)
     assert await writer.write([_event("a"), _event("b")]) == WriteResult(2, 0)
     await writer.close()
     await engine.dispose()
@@ -63,19 +75,10 @@ async def test_writable_probe_sees_another_processes_write_lock(tmp_path: Path) 
     path = tmp_path / "probe.db"
     engine = create_engine(f"sqlite:///{path}")
     await writable(engine)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with _lock_held(path):
         await ping(engine)  # reads still work under another process's write lock...
         with pytest.raises(errors.Unavailable):
             await writable(engine)  # ...but nothing could commit
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(10)
     await writable(engine)
     await engine.dispose()
 
@@ -89,20 +92,12 @@ async def test_writable_probe_waits_for_a_lock_held_briefly(tmp_path: Path) -> N
     path = tmp_path / "busy.db"
     engine = create_engine(f"sqlite:///{path}")
     await writable(engine)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with _lock_held(path) as release:
         probe = asyncio.create_task(writable(engine, lock_wait=5.0))
         await asyncio.sleep(0.3)
         assert not probe.done()  # waiting for the lock, not refused
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
+        release()
         await asyncio.wait_for(probe, 10)
-    finally:
-        holder.wait(10)
     await engine.dispose()
 
 
@@ -117,11 +112,7 @@ async def test_abort_interrupts_a_commit_waiting_for_the_lock_and_stores_nothing
     writer = GroupCommitWriter(engine, WriterSettings(retry_after=3, commit_timeout=60))
     writer.start()
     assert await writer.write([_event("warm")]) == WriteResult(1, 0)  # the sink's connection is open
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with _lock_held(path):
         waiting = asyncio.create_task(writer.write([_event("a"), _event("b")]))
         await asyncio.sleep(0.5)  # the group is on the sink's thread, waiting for the lock
         assert not waiting.done()
@@ -131,8 +122,6 @@ async def test_abort_interrupts_a_commit_waiting_for_the_lock_and_stores_nothing
             await waiting
         assert caught.value.reason == "SHUTTING_DOWN"
         assert asyncio.get_running_loop().time() - started < 2  # interrupted, not timed out
-    finally:
-        holder.communicate("go\n", timeout=30)
     await writer.close()
     await engine.dispose()
     with sqlite3.connect(path) as connection:
