@@ -28,7 +28,7 @@ DEFAULT_DATABASE = "sqlite+aiosqlite:///./event-gateway.db"  # as config.Setting
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
 # The contract's API names, spelled out so that `--help` imports no generated code
-# (tests/test_admin_cli.py holds them to the contract).
+# (tests/storage/test_admin_cli.py holds them to the contract).
 _API_NAMES = ("alana", "storefront", "depict", "topsort")
 
 

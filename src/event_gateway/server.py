@@ -72,10 +72,10 @@ RESPONSE_HEADERS = frozenset(
 _RECENT_COMMIT_SECONDS = 2.0
 # Readiness: unready for this long after a failed commit, and while a commit has been
 # running this long (SQLite's wait for another writer's lock is 5 s).
-# REST requests are refused unread while the write queue is at least this full.
-_SHED_FRACTION = 0.9
 _FAILED_COMMIT_SECONDS = 5.0
 _STUCK_COMMIT_SECONDS = 5.0
+# REST requests are refused unread while the write queue is at least this full.
+_SHED_FRACTION = 0.9
 
 
 def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOptions:

@@ -137,7 +137,8 @@ class ShopperEventsServicer(common.Ingestor, pb_grpc.ShopperEventsServiceService
                 # Over REST, a value of the wrong JSON type fails that event only.
                 sent = unreadable[index]
                 # Any eventType the codec could not read (a number, another spelling)
-                # gets the same words as a missing one: the codec's name the enum's type.
+                # gets the same words as a missing one: the codec's words name the
+                # proto enum, which clients have never heard of.
                 reason = EVENT_TYPE_INVALID if sent.field == "eventType" else sent.description
                 rejected.append(receipt.rejected(reason, sent.payload))
                 problems.append(pb.EventError(index=index, field=sent.field, reason=reason))
