@@ -15,7 +15,7 @@ EXPECTED = {
     "event_gateway_events_total", "event_gateway_writer_queue_rows",
     "event_gateway_writer_batch_rows", "event_gateway_writer_commit_seconds",
     "event_gateway_throttle_denials_total", "event_gateway_auth_failures_total",
-    "event_gateway_throttle_store_errors_total",
+    "event_gateway_throttle_store_errors_total", "event_gateway_requests_shed_total",
 }
 
 
