@@ -21,7 +21,7 @@ from event_gateway import contract, errors
 from event_gateway.config import Settings
 from event_gateway.scope import CallScope
 from event_gateway.storage.base import Catalog, EventRecord, EventWriter, RejectedRecord
-from event_gateway.transcoding.codec import CodecOptions, MessageCodec
+from event_gateway.transcoding.codec import CodecOptions, MessageCodec, top_level_key
 
 Clock = Callable[[], datetime]
 
@@ -356,11 +356,18 @@ def undecodable_fields(context: MetadataContext) -> list[Undecodable]:
     could not be decoded; each payload is {that field's JSON key: its value as sent}."""
     try:
         return [
-            _undecodable(item, {_TOP_KEY.match(str(item["path"])).group(): item.get("value")})  # type: ignore[union-attr]
+            _undecodable(item, {_field_key(item): item.get("value")})
             for item in _described(context, UNDECODABLE_FIELDS_KEY)
         ]
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError):
         return []
+
+
+def _field_key(item: dict[str, Any]) -> str:
+    key = top_level_key(str(item["path"]))
+    if key is None:
+        raise ValueError(f"no field in {item['path']!r}")
+    return key
 
 
 def _described(context: MetadataContext, entry: str) -> list[dict[str, Any]]:
@@ -372,9 +379,6 @@ def _described(context: MetadataContext, entry: str) -> list[dict[str, Any]]:
                 return []
             return items if isinstance(items, list) else []
     return []
-
-
-_TOP_KEY = re.compile(r"[^.\[]+")
 
 
 def _element(value: Any) -> dict[str, Any]:

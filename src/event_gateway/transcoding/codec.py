@@ -66,8 +66,13 @@ class ElementFailure:
     value: Any  # the element (or the field's value) as sent (parsed JSON)
 
 
-# The top-level key of a DecodeError path: "value", "items" of "items[2].name".
 _TOP_KEY = re.compile(r"[^.\[]+")
+
+
+def top_level_key(path: str) -> str | None:
+    """The top-level key of a DecodeError path: "value", "items" of "items[2].name"."""
+    found = _TOP_KEY.match(path)
+    return found.group() if found else None
 
 
 class MessageCodec:
@@ -155,10 +160,10 @@ class MessageCodec:
             try:
                 return self.decode_value(rest), failures
             except DecodeError as err:
-                key = _TOP_KEY.match(err.path)
-                if key is None or key.group() not in rest:
+                key = top_level_key(err.path)
+                if key is None or key not in rest:
                     raise
-                value = rest.pop(key.group())
+                value = rest.pop(key)
                 failures.append(ElementFailure(-1, err.path, err.reason, err.detail, value))
 
     def decode_into_field(self, message: Message, field_name: str, obj: Any) -> None:

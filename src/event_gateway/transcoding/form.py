@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 MAX_FIELDS = 1000  # PHP's max_input_vars
-MAX_DEPTH = 32  # PHP's max_input_nesting_level is 64; no API here nests half that
+MAX_DEPTH = 32  # PHP's max_input_nesting_level is 64; forms people build nest far less
 
 _NAME = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
