@@ -1,6 +1,7 @@
 """The administration commands: tenants, products, keys, events, db.
 
-`add_subcommands(commands)` adds them to the `event-gateway` parser (cli.py delegates);
+`add_subcommands(commands)` adds them to the `event-gateway` parser (cli.py delegates,
+and turns a closed pipe or an operational error into one line);
 each leaf sets `handler(args) -> exit code`. Output is for scripts: `keys create`
 prints the key alone, `events count` one integer. A user mistake (duplicate tenant,
 unknown tenant or key) exits 2 with a message on stderr; an unreachable database exits 1.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -39,15 +39,6 @@ def add_subcommands(commands: Any) -> None:
     _add_keys(commands)
     _add_events(commands)
     _add_db(commands)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run one admin command on its own (tests, `python -m event_gateway.admin_cli`)."""
-    parser = argparse.ArgumentParser(prog="event-gateway")
-    add_subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    result: int = args.handler(args)
-    return result
 
 
 # -- parsers ---------------------------------------------------------------------------
@@ -165,10 +156,6 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
         except errors.GatewayError as exc:
             print(f"event-gateway: {exc.message}", file=sys.stderr)
             return 1
-        except BrokenPipeError:
-            # `events export | head`: the reader left; stop quietly, like other Unix tools.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
 
     return run
 
@@ -354,7 +341,3 @@ async def _db_upgrade(args: argparse.Namespace) -> int:
     revision = await upgrade(database_url(args))
     print(f"database schema at revision {revision}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
