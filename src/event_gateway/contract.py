@@ -139,6 +139,11 @@ def enum_json_value(value: descriptor.EnumValueDescriptor) -> str | None:
     return spelled or None
 
 
+def grpc_only(field: descriptor.FieldDescriptor) -> bool:
+    """Whether the field is left out of its message's JSON (REST) form."""
+    return bool(field.GetOptions().Extensions[options_pb2.grpc_only])
+
+
 def services_of(modules: Iterable[ModuleType]) -> list[descriptor.ServiceDescriptor]:
     """Every service declared in the given generated `_pb2` modules."""
     return [s for m in modules for s in m.DESCRIPTOR.services_by_name.values()]

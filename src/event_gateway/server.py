@@ -28,7 +28,13 @@ from grpc_reflection.v1alpha import reflection
 
 from event_gateway import dialects, errors, ingest
 from event_gateway.config import Settings
-from event_gateway.contract import Contract, CredentialLocation, default_contract, enum_json_value
+from event_gateway.contract import (
+    Contract,
+    CredentialLocation,
+    default_contract,
+    enum_json_value,
+    grpc_only,
+)
 from event_gateway.ingest.common import UNDECODABLE_ELEMENTS_KEY, UNDECODABLE_FIELDS_KEY
 from event_gateway.interceptors import build_interceptors
 from event_gateway.interceptors.drain import DrainGate
@@ -106,7 +112,7 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
                 return renderer
         return default_renderer_for(method)
 
-    codec = CodecOptions(enum_json_value=enum_json_value)
+    codec = CodecOptions(enum_json_value=enum_json_value, omitted_field=grpc_only)
 
     def reading(method: MethodDescriptor) -> dialects.RequestReading:
         found = spec(method)

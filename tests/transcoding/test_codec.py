@@ -194,6 +194,25 @@ def test_enum_alias_on_input_and_output() -> None:
     assert unspecified["kind"] == "KIND_UNSPECIFIED"
 
 
+def _by_name_left_out(field: Any) -> bool:
+    return field.name == "by_name"
+
+
+def test_an_omitted_field_is_never_printed_and_read_as_unknown() -> None:
+    codec = MessageCodec.for_descriptor(pb.Tagged.DESCRIPTOR, CodecOptions(omitted_field=_by_name_left_out))
+    message = pb.Tagged(kind=pb.KIND_PAGE_VIEW, by_name={"a": pb.KIND_ADD_TO_CART})
+    assert codec.encode_value(message) == {"kind": "KIND_PAGE_VIEW"}
+    for spelling in (b"by_name", b"byName"):
+        assert dict(codec.decode(b'{"%s": {"a": 1}, "kind": 1}' % spelling).by_name) == {}
+    strict = MessageCodec.for_descriptor(
+        pb.Tagged.DESCRIPTOR, CodecOptions(omitted_field=_by_name_left_out, ignore_unknown_fields=False))
+    with pytest.raises(DecodeError):
+        strict.decode(b'{"byName": {"a": 1}}')
+    printing_defaults = MessageCodec.for_descriptor(
+        pb.Tagged.DESCRIPTOR, CodecOptions(omitted_field=_by_name_left_out, emit_unpopulated=True))
+    assert set(printing_defaults.encode_value(pb.Tagged())) == {"kind", "kinds"}
+
+
 def test_enum_alias_unknown_spelling_is_ignored() -> None:
     codec = MessageCodec.for_descriptor(pb.Tagged.DESCRIPTOR, ALIASED)
     assert codec.decode(b'{"kind": "Page_View"}').kind == 0

@@ -77,6 +77,12 @@ def test_json_names_and_enum_spellings(doc: dict[str, Any]) -> None:
     assert impression["placement"] == {"$ref": REF + "topsort.v2.Placement"}
 
 
+def test_grpc_only_fields_are_not_in_the_rest_schemas(doc: dict[str, Any]) -> None:
+    # The documented shopper-events answer is exactly these three fields.
+    answer = doc["components"]["schemas"]["alana.v1.TrackEventsResponse"]["properties"]
+    assert set(answer) == {"status", "stored", "errors"}
+
+
 def test_success_statuses(doc: dict[str, Any]) -> None:
     assert "204" in _op(doc, "/v2/events")["responses"]
     assert "content" not in _op(doc, "/v2/events")["responses"]["204"]

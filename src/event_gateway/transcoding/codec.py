@@ -46,6 +46,9 @@ class CodecOptions:
     # An empty string for an enum leaves it unset, as null does: Laravel turns every
     # empty input into null (ConvertEmptyStringsToNull), so "" is "missing" there.
     empty_enum_unset: bool = False
+    # Fields the JSON form leaves out: never printed, and read as unknown keys are.
+    # For a field an API's documented JSON body does not have.
+    omitted_field: Callable[[FieldDescriptor], bool] | None = None
     # Print fields without presence even when they hold their default.
     emit_unpopulated: bool = False
     # Print proto field names instead of lowerCamelCase json names.

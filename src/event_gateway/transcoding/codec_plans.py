@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from event_gateway.transcoding.codec import CodecOptions
 
 Handler = Callable[[Message, Any, DecodeContext, int], None]
-_FieldOut = tuple[str, "Callable[[Any], Any] | None", "list[MessageEncoder] | None"]
+_FieldOut = tuple["str | None", "Callable[[Any], Any] | None", "list[MessageEncoder] | None"]
+_LEFT_OUT: _FieldOut = (None, None, None)
 
 _UPB_CHECKED = frozenset({
     FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
@@ -115,7 +116,7 @@ class Plans:
                 self._handlers[descriptor] = {}
             else:
                 handlers = {}
-                for field in descriptor.fields:
+                for field in self._json_fields(descriptor):
                     handler = self._compile_handler(field)
                     handlers[field.json_name] = handler
                     handlers[field.name] = handler
@@ -149,7 +150,7 @@ class Plans:
         # key -> (type set as is, field name, handler, oneof guard). Plain string and
         # bool values are set inline: a function call per field is most of the cost.
         table: dict[str, tuple[type | None, str, Handler, str | _OtherSpelling | None]] = {}
-        for field in descriptor.fields:
+        for field in self._json_fields(descriptor):
             direct = _direct_type(field)
             for key in (field.name, field.json_name):
                 table[key] = (direct, field.name, handlers[key], _oneof_guard(field, key))
@@ -405,9 +406,10 @@ class Plans:
 
     def _compile_encoder(self, descriptor: Descriptor) -> MessageEncoder:
         # field -> (output key, converter or None when the value is already JSON,
-        # slot of the message encoder for singular message fields)
-        by_field: dict[FieldDescriptor, _FieldOut] = {}
-        for field in descriptor.fields:
+        # slot of the message encoder for singular message fields); no key for a
+        # field the JSON form leaves out
+        by_field: dict[FieldDescriptor, _FieldOut] = dict.fromkeys(descriptor.fields, _LEFT_OUT)
+        for field in self._json_fields(descriptor):
             by_field[field] = self._field_out(field, self._output_name(field))
         defaults = self._unpopulated(descriptor) if self.options.emit_unpopulated else ()
 
@@ -418,6 +420,8 @@ class Plans:
                 if spec is None:  # an extension
                     spec = by_field[field] = self._field_out(field, f"[{field.full_name}]")
                 key, convert, slot = spec
+                if key is None:
+                    continue
                 if slot is not None:
                     out[key] = slot[0](value)
                 elif convert is None:
@@ -437,13 +441,19 @@ class Plans:
         convert = self._field_encoder(field)
         return key, None if is_identity(convert) else convert, None
 
+    def _json_fields(self, descriptor: Descriptor) -> list[FieldDescriptor]:
+        omitted = self.options.omitted_field
+        if omitted is None:
+            return list(descriptor.fields)
+        return [field for field in descriptor.fields if not omitted(field)]
+
     def _output_name(self, field: FieldDescriptor) -> str:
         return field.name if self.options.use_proto_names else field.json_name
 
     def _unpopulated(self, descriptor: Descriptor) -> list[tuple[str, Callable[[], Any]]]:
         """Fresh default JSON values of the fields without presence."""
         defaults: list[tuple[str, Callable[[], Any]]] = []
-        for field in descriptor.fields:
+        for field in self._json_fields(descriptor):
             if field.has_presence:
                 continue
             if field.is_repeated:

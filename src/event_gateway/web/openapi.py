@@ -21,6 +21,7 @@ from event_gateway.contract import (
     CredentialLocation,
     MethodSpec,
     enum_json_value,
+    grpc_only,
 )
 from event_gateway.web.schemas import Schema, SchemaBuilder
 
@@ -136,8 +137,9 @@ def build_openapi(
     title: str = "event-gateway",
     version: str = "0.1.0",
     enum_spelling: Callable[[descriptor.EnumValueDescriptor], str | None] = enum_json_value,
+    omitted_field: Callable[[descriptor.FieldDescriptor], bool] = grpc_only,
 ) -> dict[str, Any]:
-    schemas = SchemaBuilder(enum_spelling)
+    schemas = SchemaBuilder(enum_spelling, omitted_field)
     paths: dict[str, dict[str, Any]] = {}
     security_schemes: dict[str, Any] = {}
     tags = []

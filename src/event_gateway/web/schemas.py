@@ -69,8 +69,13 @@ REF_PREFIX = "#/components/schemas/"
 class SchemaBuilder:
     """Collects component schemas for the messages and enums it is asked about."""
 
-    def __init__(self, enum_spelling: EnumSpelling) -> None:
+    def __init__(
+        self,
+        enum_spelling: EnumSpelling,
+        omitted_field: Callable[[descriptor.FieldDescriptor], bool] = lambda field: False,
+    ) -> None:
         self._spelling = enum_spelling
+        self._omitted = omitted_field
         self.components: dict[str, Schema] = {}
 
     def message_ref(self, message: descriptor.Descriptor) -> Schema:
@@ -101,7 +106,7 @@ class SchemaBuilder:
         return dict(_SCALARS[field.type])
 
     def _message(self, message: descriptor.Descriptor) -> Schema:
-        properties = {f.json_name: self.field(f) for f in message.fields}
+        properties = {f.json_name: self.field(f) for f in message.fields if not self._omitted(f)}
         return {"type": "object", "properties": properties}
 
     def _enum_ref(self, enum: descriptor.EnumDescriptor) -> Schema:

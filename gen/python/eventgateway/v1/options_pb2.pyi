@@ -35,6 +35,8 @@ METHOD_FIELD_NUMBER: _ClassVar[int]
 method: _descriptor.FieldDescriptor
 JSON_VALUE_FIELD_NUMBER: _ClassVar[int]
 json_value: _descriptor.FieldDescriptor
+GRPC_ONLY_FIELD_NUMBER: _ClassVar[int]
+grpc_only: _descriptor.FieldDescriptor
 
 class Credential(_message.Message):
     __slots__ = ("location", "name")
