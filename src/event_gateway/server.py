@@ -64,7 +64,13 @@ from event_gateway.transcoding import (
 from event_gateway.web.app import gateway_web_app
 from event_gateway.web.health import Health, HealthServicer, ReadinessCheck, set_serving
 from event_gateway.web.http_limits import HeadLimits, bounded_httptools
-from event_gateway.workers import graceful_shutdown, host_port, join_host_port, stop_when_orphaned
+from event_gateway.workers import (
+    BOOT_FAILED,
+    graceful_shutdown,
+    host_port,
+    join_host_port,
+    stop_when_orphaned,
+)
 
 logger = logging.getLogger("event_gateway.server")
 
@@ -342,8 +348,10 @@ async def run(
     sockets: Sequence[socket.socket] = (),
     *,
     policy: Sequence[grpc.aio.ServerInterceptor] | None = None,
+    on_serving: Callable[[], None] | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    """Serve until SIGTERM or SIGINT, then shut down gracefully. `on_serving` is called
+    once the gateway is built and its gRPC server started."""
     # First of all: a signal that comes while the gateway is being built must still stop
     # it (it then starts and at once drains, having accepted nothing).
     stop = asyncio.Event()
@@ -364,6 +372,8 @@ async def run(
     gateway.grpc_server.add_insecure_port(join_host_port(*host_port(settings.grpc)))
     await gateway.grpc_server.start()
     await set_serving(gateway.health, ["", *gateway.service_names])
+    if on_serving is not None:
+        on_serving()
 
     http_host, http_port = host_port(settings.http)
     config = uvicorn.Config(
@@ -424,8 +434,19 @@ def run_worker(settings: Settings, sockets: Sequence[socket.socket] = ()) -> int
     import uvloop
 
     listener = configure_logging(settings)
+    started = False
+
+    def serving() -> None:
+        nonlocal started
+        started = True
+
     try:
-        uvloop.run(run(settings, sockets))
+        uvloop.run(run(settings, sockets, on_serving=serving))
+    except Exception as exc:
+        if not sockets or started:
+            raise  # one process: `cli.main` explains it; a running worker: a crash
+        logger.error("worker could not start: %s", exc, exc_info=exc)
+        return BOOT_FAILED
     finally:
         listener.stop()
     return 0

@@ -7,7 +7,8 @@ with the "grpc.so_reuseport" option; the supervisor binds it first, without list
 to fail fast when it is taken and to resolve port 0 to one port that every worker then
 uses. It sets PROMETHEUS_MULTIPROC_DIR to a fresh directory before any worker starts,
 so /metrics in any worker reports all of them, forwards SIGTERM/SIGINT, restarts a
-worker that dies on its own, and exits 0 once every worker has drained.
+worker that dies on its own (but stops them all, exit status 1, when a worker cannot
+start the first time), and exits 0 once every worker has drained.
 
 `graceful_shutdown` is what one worker does on SIGTERM: report NOT_SERVING first (so
 health-checking balancers stop routing here), answer gRPC calls not yet started
@@ -48,6 +49,10 @@ KILL_MARGIN = 5.0
 # so a worker that cannot start (bad database URL) does not spin the CPU.
 STABLE_AFTER = 10.0
 MAX_RESTART_DELAY = 30.0
+# A worker's exit status when it could not start (gunicorn's WORKER_BOOT_ERROR). On a
+# slot's first start it stops the supervisor, as one process would have stopped: the
+# configuration or the machine is wrong, and restarting will not mend it.
+BOOT_FAILED = 3
 # How long no gRPC call may have been refused before stop() is called (grpc-core's
 # queue of calls not yet picked up then looks empty), and the most that waiting takes
 # of shutdown_grace when callers keep calling: a refusal takes well under 1 ms.
@@ -292,6 +297,10 @@ class Supervisor:
             mark_process_dead(process.pid)
         if self._stopping:
             self._check_all_exited()
+            return
+        if code == BOOT_FAILED and len(slot.exit_codes) == 1:
+            logger.error("worker %s could not start (its error is above); stopping", slot.index)
+            self.stop()
             return
         ran = time.monotonic() - slot.started
         slot.restart_delay = (
