@@ -140,6 +140,20 @@ async def test_the_first_event_rejected_still_has_its_index(deployment: Deployme
     assert rejected.HasField("index") and rejected.index == 0 and rejected.field == "eventType"
 
 
+def test_a_string_cut_inside_an_emoji_is_stored_with_a_replacement_character(deployment: Deployment) -> None:
+    # What JSON.stringify sends for "camiseta 😀" cut after 10 UTF-16 units: valid JSON
+    # with a lone surrogate escape. It used to fail the whole batch as invalid JSON.
+    body = b'{"events": [{"eventType": "search", "visitorId": "cut-emoji", "query": "camiseta \\ud83d"}]}'
+    response = httpx.post(
+        f"{deployment.gateway.base_url}/api/v1/events", content=body,
+        headers={"Content-Type": "application/json", "x-api-key": deployment.key},
+    )
+    assert response.json() == {"status": "ok", "stored": 1, "errors": 0}
+    exported = cli(deployment.database, "events", "export", "--format", "ndjson", "--api", "alana").stdout
+    (stored,) = [json.loads(line) for line in exported.splitlines() if "cut-emoji" in line]
+    assert stored["payload"]["query"] == "camiseta \ufffd"
+
+
 def test_rejected_events_are_quarantined_with_the_reason(deployment: Deployment) -> None:
     post(deployment, {"events": [{"eventType": "search", "visitorId": "quarantine-me"}]})
     exported = cli(deployment.database, "events", "export", "--format", "ndjson", "--rejected", "--api", "alana").stdout

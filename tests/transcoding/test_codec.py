@@ -20,7 +20,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2, wrappers_pb2
 sys.path.insert(0, str(Path(__file__).parent))
 from codec_support import codec_test_pb2  # noqa: E402
 
-from event_gateway.transcoding.codec import CodecOptions, DecodeError, MessageCodec  # noqa: E402
+from event_gateway.transcoding.codec import CodecOptions, DecodeError, MessageCodec, parse_json  # noqa: E402
 
 pb = codec_test_pb2()
 Rich = pb.Rich
@@ -575,13 +575,12 @@ def test_divergence_non_json_number_tokens_are_syntax_errors() -> None:
         assert (decode_error(data).reason, decode_error(data).path) == ("syntax", "")
 
 
-def test_divergence_lone_surrogate_escape_in_an_ignored_field() -> None:
-    # json_format refuses lone surrogates only where it stores the string; orjson refuses
-    # them anywhere in the text (they cannot be UTF-8).
-    data = b'{"nope": "\\ud800"}'
-    assert not isinstance(reference(data), Exception)
-    assert decode_error(data).reason == "syntax"
+def test_divergence_lone_surrogate_escape_reads_as_the_replacement_character() -> None:
+    # json_format refuses a lone surrogate where it stores the string and keeps it in an
+    # ignored field; here it is U+FFFD everywhere, as Go's encoding/json reads it.
+    assert not isinstance(reference(b'{"nope": "\\ud800"}'), Exception)
     assert isinstance(reference(b'{"fString": "\\ud800"}'), Exception)
+    assert CODEC.decode(b'{"nope": "\\ud800", "fString": "\\ud800"}').f_string == "\ufffd"
 
 
 def test_divergence_int64_just_below_minimum_rounds_into_range() -> None:
@@ -706,3 +705,29 @@ def test_rfc_3339_timestamps_at_the_edges_are_read(text: str, seconds: int, nano
     codec = MessageCodec.for_descriptor(timestamp_pb2.Timestamp.DESCRIPTOR, CodecOptions())
     decoded = codec.decode(orjson.dumps(text))
     assert (decoded.seconds, decoded.nanos) == (seconds, nanos)
+
+
+# --- lone surrogate escapes --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b'{"s": "cut \\ud83d"}', {"s": "cut \ufffd"}),  # JSON.stringify of a cut emoji
+        (b'{"s": "\\ude00 low first"}', {"s": "\ufffd low first"}),
+        (b'{"\\ud83d": ["\\ud83d\\ude00", "\\udbff"]}', {"\ufffd": ["\U0001f600", "\ufffd"]}),
+    ],
+)
+def test_a_lone_surrogate_escape_reads_as_the_replacement_character(text: bytes, expected: Any) -> None:
+    assert parse_json(text) == expected
+    assert CODEC.decode(text.replace(b'"s"', b'"fString"')).f_string == expected.get("s", "")
+
+
+@pytest.mark.parametrize(
+    "text", [b'{"s": "\\ud83d", "n": NaN}', b'{"s": "\\ud83d",}', b'{"s": "\\ud83d"', b'[' * 5000 + b'"\\ud83d"' + b']' * 5000]
+)
+def test_text_with_a_lone_surrogate_and_another_fault_is_still_refused(text: bytes) -> None:
+    with pytest.raises(orjson.JSONDecodeError):
+        parse_json(text)
+    with pytest.raises(DecodeError):
+        CODEC.decode(text)

@@ -27,7 +27,7 @@ from .body import (
     check_media_type,
     read_body,
 )
-from .codec import ElementFailure, MessageCodec
+from .codec import ElementFailure, MessageCodec, parse_json
 from .codec_scalar import DecodeError
 from .context import format_peer
 from .dispatch import CallOutcome, Dispatcher, Refused
@@ -296,15 +296,15 @@ class TranscodingApp:
                         raise _MissingBody() from None
                     # Only after a failure: the usual request pays nothing for these.
                     if _inside(err.path, plan.tolerant_field):
-                        request = self._decode_elements(plan, orjson.loads(raw), metadata)
+                        request = self._decode_elements(plan, parse_json(raw), metadata)
                     elif plan.tolerant_fields and err.path:
-                        request = self._decode_fields(plan, orjson.loads(raw), metadata)
+                        request = self._decode_fields(plan, parse_json(raw), metadata)
                     else:
                         raise
                 if plan.required_fields:
                     _require(plan.required_fields, request, raw, plan.use_proto_names)
                 return request
-            value: Any = orjson.loads(raw)
+            value: Any = parse_json(raw)
             if value is None and plan.body_required:
                 raise _MissingBody()
             for key in reversed(plan.body_keys):
@@ -444,7 +444,7 @@ def _require(fields: tuple[FieldDescriptor, ...], request: Message, raw: bytes, 
         if not empty:
             continue
         if body is None:
-            body = orjson.loads(raw)
+            body = parse_json(raw)
         if not isinstance(body, dict) or all(body.get(k) is None for k in (field_.json_name, field_.name)):
             name = field_.name if proto_names else field_.json_name
             raise _BadBody(name, "missing", "required field is missing")

@@ -103,7 +103,7 @@ class MessageCodec:
         elif not isinstance(data, bytes):
             data = bytes(data)
         try:
-            obj = orjson.loads(data)
+            obj = parse_json(data)
         except orjson.JSONDecodeError as exc:
             raise DecodeError("syntax", f"invalid JSON: {exc}") from None
         ctx = DecodeContext()
@@ -181,6 +181,46 @@ class MessageCodec:
     def encode_value(self, message: Message) -> Any:
         """The JSON value of the message as Python objects (dict for most types)."""
         return self._encode(message)
+
+
+def parse_json(data: bytes) -> Any:
+    """JSON text as Python values, read by orjson, except that a lone UTF-16 surrogate
+    escape ("\\ud83d" without its pair) becomes U+FFFD instead of failing the whole text.
+
+    JSON.stringify writes such an escape for a string cut inside an emoji (JavaScript
+    strings are UTF-16), and the text is valid JSON; refusing it lost every event of the
+    request. Go's encoding/json, under grpc-gateway, reads it as U+FFFD too. Raises
+    orjson.JSONDecodeError for text that is not JSON."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" not in str(exc):
+            raise
+    # Only after that failure: the standard library keeps lone surrogates in its strings.
+    try:
+        value = json.loads(data, parse_constant=_not_json)
+        return _without_lone_surrogates(value)
+    except RecursionError:
+        raise orjson.JSONDecodeError("nesting too deep", "", 0) from None
+    except ValueError as exc:  # the text has another fault as well
+        raise orjson.JSONDecodeError(str(exc), "", 0) from None
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python's json takes them
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 # ---------------------------------------------------------------- duplicate keys
