@@ -196,6 +196,10 @@ async def test_conversion_other_known_event(writer, catalog, settings) -> None:
         ("2026-03-12", datetime(2026, 3, 12, tzinfo=UTC)),
         ("yesterday", None),
         ("", None),
+        # Readable but outside datetime's years once moved to UTC: used to raise
+        # OverflowError, and the beacon was answered "skipped" and lost.
+        ("9999-12-31T23:59:59-01:00", None),
+        ("0001-01-01T00:00:00+01:00", None),
     ],
 )
 async def test_conversion_timestamp_is_read_leniently(writer, catalog, settings, text, expected) -> None:

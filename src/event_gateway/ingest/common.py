@@ -220,11 +220,11 @@ def parse_lenient_timestamp(text: str) -> datetime | None:
     candidate = _ISO_FRACTION.sub(lambda m: m.group(1), candidate, count=1)
     try:
         parsed = datetime.fromisoformat(candidate)
-    except ValueError:
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: in UTC it leaves years 1..9999
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 # --- records ---------------------------------------------------------------------------------
