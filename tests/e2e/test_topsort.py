@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import Deployment
 from tests.e2e.grpc_client import channel
-from tests.e2e.harness import count_events
+from tests.e2e.harness import cli, count_events
 from topsort.v2 import events_pb2 as pb
 from topsort.v2 import events_pb2_grpc as pb_grpc
 
@@ -51,6 +51,22 @@ def test_documented_example_is_204_and_a_retry_stores_nothing_twice(deployment: 
     retry = httpx.post(f"{deployment.gateway.base_url}/v2/events", content=body, headers=headers)
     assert retry.status_code == 204
     assert topsort_count(deployment) == before + 5
+
+
+def test_the_fields_topsorts_own_clients_send_beyond_the_example_are_stored(deployment: Deployment) -> None:
+    # topsort.js sends an organic click's entity (no resolvedBidId) and more placement
+    # fields than the documented example; they used to be dropped as unknown fields.
+    sent = click(
+        entity={"type": "product", "id": "p_organic"},
+        additionalAttribution={"type": "vendor", "id": "v_1"},
+        placement={"path": "/search", "productId": "p_9", "categoryIds": ["c_1", "c_2"], "searchQuery": "milk"},
+    )
+    assert post(deployment, {"clicks": [sent]}).status_code == 204
+    exported = cli(deployment.database, "events", "export", "--format", "ndjson", "--api", "topsort").stdout
+    (stored,) = [json.loads(line)["payload"] for line in exported.splitlines() if sent["id"] in line]
+    assert stored["entity"] == sent["entity"]
+    assert stored["additionalAttribution"] == sent["additionalAttribution"]
+    assert stored["placement"] == sent["placement"]
 
 
 @pytest.mark.parametrize("token", ["", "egk_unknown_secret"])

@@ -12,21 +12,35 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Placement(_message.Message):
-    __slots__ = ("path", "position", "page", "page_size", "category_id")
+    __slots__ = ("path", "position", "page", "page_size", "category_id", "product_id", "category_ids", "search_query")
     PATH_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     PAGE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_IDS_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_QUERY_FIELD_NUMBER: _ClassVar[int]
     path: str
     position: int
     page: int
     page_size: int
     category_id: str
-    def __init__(self, path: _Optional[str] = ..., position: _Optional[int] = ..., page: _Optional[int] = ..., page_size: _Optional[int] = ..., category_id: _Optional[str] = ...) -> None: ...
+    product_id: str
+    category_ids: _containers.RepeatedScalarFieldContainer[str]
+    search_query: str
+    def __init__(self, path: _Optional[str] = ..., position: _Optional[int] = ..., page: _Optional[int] = ..., page_size: _Optional[int] = ..., category_id: _Optional[str] = ..., product_id: _Optional[str] = ..., category_ids: _Optional[_Iterable[str]] = ..., search_query: _Optional[str] = ...) -> None: ...
+
+class Entity(_message.Message):
+    __slots__ = ("type", "id")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    id: str
+    def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class Impression(_message.Message):
-    __slots__ = ("id", "occurred_at", "opaque_user_id", "placement", "resolved_bid_id", "device_type", "channel")
+    __slots__ = ("id", "occurred_at", "opaque_user_id", "placement", "resolved_bid_id", "device_type", "channel", "entity", "additional_attribution")
     ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     OPAQUE_USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +48,8 @@ class Impression(_message.Message):
     RESOLVED_BID_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    ADDITIONAL_ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
     id: str
     occurred_at: _timestamp_pb2.Timestamp
     opaque_user_id: str
@@ -41,10 +57,12 @@ class Impression(_message.Message):
     resolved_bid_id: str
     device_type: str
     channel: str
-    def __init__(self, id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., opaque_user_id: _Optional[str] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., resolved_bid_id: _Optional[str] = ..., device_type: _Optional[str] = ..., channel: _Optional[str] = ...) -> None: ...
+    entity: Entity
+    additional_attribution: Entity
+    def __init__(self, id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., opaque_user_id: _Optional[str] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., resolved_bid_id: _Optional[str] = ..., device_type: _Optional[str] = ..., channel: _Optional[str] = ..., entity: _Optional[_Union[Entity, _Mapping]] = ..., additional_attribution: _Optional[_Union[Entity, _Mapping]] = ...) -> None: ...
 
 class Click(_message.Message):
-    __slots__ = ("id", "occurred_at", "opaque_user_id", "placement", "resolved_bid_id", "device_type", "channel")
+    __slots__ = ("id", "occurred_at", "opaque_user_id", "placement", "resolved_bid_id", "device_type", "channel", "entity", "additional_attribution")
     ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     OPAQUE_USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +70,8 @@ class Click(_message.Message):
     RESOLVED_BID_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    ADDITIONAL_ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
     id: str
     occurred_at: _timestamp_pb2.Timestamp
     opaque_user_id: str
@@ -59,7 +79,9 @@ class Click(_message.Message):
     resolved_bid_id: str
     device_type: str
     channel: str
-    def __init__(self, id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., opaque_user_id: _Optional[str] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., resolved_bid_id: _Optional[str] = ..., device_type: _Optional[str] = ..., channel: _Optional[str] = ...) -> None: ...
+    entity: Entity
+    additional_attribution: Entity
+    def __init__(self, id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., opaque_user_id: _Optional[str] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., resolved_bid_id: _Optional[str] = ..., device_type: _Optional[str] = ..., channel: _Optional[str] = ..., entity: _Optional[_Union[Entity, _Mapping]] = ..., additional_attribution: _Optional[_Union[Entity, _Mapping]] = ...) -> None: ...
 
 class PurchaseItem(_message.Message):
     __slots__ = ("product_id", "unit_price", "quantity", "vendor_id")
