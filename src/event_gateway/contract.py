@@ -144,6 +144,11 @@ def grpc_only(field: descriptor.FieldDescriptor) -> bool:
     return bool(field.GetOptions().Extensions[options_pb2.grpc_only])
 
 
+def null_when_unset(field: descriptor.FieldDescriptor) -> bool:
+    """Whether the field's JSON form is null, rather than absent, when it is unset."""
+    return bool(field.GetOptions().Extensions[options_pb2.null_when_unset])
+
+
 def services_of(modules: Iterable[ModuleType]) -> list[descriptor.ServiceDescriptor]:
     """Every service declared in the given generated `_pb2` modules."""
     return [s for m in modules for s in m.DESCRIPTOR.services_by_name.values()]

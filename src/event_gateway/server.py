@@ -34,6 +34,7 @@ from event_gateway.contract import (
     default_contract,
     enum_json_value,
     grpc_only,
+    null_when_unset,
 )
 from event_gateway.ingest.common import UNDECODABLE_ELEMENTS_KEY, UNDECODABLE_FIELDS_KEY
 from event_gateway.interceptors import build_interceptors
@@ -118,7 +119,9 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
                 return renderer
         return default_renderer_for(method)
 
-    codec = CodecOptions(enum_json_value=enum_json_value, omitted_field=grpc_only)
+    codec = CodecOptions(
+        enum_json_value=enum_json_value, omitted_field=grpc_only, null_when_unset=null_when_unset
+    )
 
     def reading(method: MethodDescriptor) -> dialects.RequestReading:
         found = spec(method)

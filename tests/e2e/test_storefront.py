@@ -116,7 +116,14 @@ def test_conversion_documented_example_and_retry_counted_once(deployment: Deploy
 def test_conversion_without_a_tenant_is_skipped_never_an_error(deployment: Deployment, body: dict) -> None:
     response = post(deployment, "/api/v1/analytics/conversion", body)
     assert response.status_code == 200
-    assert response.json()["status"] == "skipped"
+    assert response.json() == {"status": "skipped", "transaction_id": body.get("transaction_id")}
+
+
+def test_a_conversion_without_a_transaction_id_answers_it_null(deployment: Deployment) -> None:
+    # "transaction_id: Echoed back from the request": a Laravel controller answering
+    # `'transaction_id' => $request->transaction_id` writes null when none was sent.
+    response = post(deployment, "/api/v1/analytics/conversion", {"tenant_slug": "acme-store", "value": 1})
+    assert response.json() == {"status": "ok", "transaction_id": None}
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"[1,2,3]", b'{"value": "lots"}'])
@@ -127,7 +134,7 @@ def test_conversion_beacon_swallows_bad_bodies(deployment: Deployment, content: 
         headers={"Content-Type": "text/plain;charset=UTF-8"},
     )
     assert response.status_code == 200
-    assert response.json()["status"] == "skipped"
+    assert response.json() == {"status": "skipped", "transaction_id": None}
 
 
 @pytest.mark.parametrize(

@@ -213,6 +213,13 @@ def test_an_omitted_field_is_never_printed_and_read_as_unknown() -> None:
     assert set(printing_defaults.encode_value(pb.Tagged())) == {"kind", "kinds"}
 
 
+def test_a_null_when_unset_field_prints_null_until_it_is_set() -> None:
+    codec = MessageCodec.for_descriptor(
+        Rich.DESCRIPTOR, CodecOptions(null_when_unset=lambda field: field.name in ("opt_int32", "f_int32")))
+    assert codec.encode_value(Rich()) == {"optInt32": None}  # f_int32 has no presence: left as it was
+    assert codec.encode_value(Rich(opt_int32=0)) == {"optInt32": 0}
+
+
 def test_enum_alias_unknown_spelling_is_ignored() -> None:
     codec = MessageCodec.for_descriptor(pb.Tagged.DESCRIPTOR, ALIASED)
     assert codec.decode(b'{"kind": "Page_View"}').kind == 0

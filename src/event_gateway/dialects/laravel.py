@@ -12,6 +12,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf import descriptor
 
+from event_gateway.contract import null_when_unset
 from event_gateway.dialects import (
     Decoded,
     Violation,
@@ -101,6 +102,14 @@ def summary(messages: list[str]) -> str:
     return f"{first} (and {rest} more {'error' if rest == 1 else 'errors'})"
 
 
+def _skipped(answer: descriptor.Descriptor) -> dict[str, object]:
+    # The beacon's answer when nothing could be read: the keys its body always has
+    # (null_when_unset: `'transaction_id' => $request->transaction_id`) are null.
+    body: dict[str, object] = {"status": "skipped"}
+    body.update(dict.fromkeys(f.json_name for f in answer.fields if null_when_unset(f)))
+    return body
+
+
 def render(failure: RpcFailure) -> HttpResponse:
     decoded = decode(failure.status)
     spec = method_spec(failure.method)
@@ -112,7 +121,7 @@ def render(failure: RpcFailure) -> HttpResponse:
         # navigator.sendBeacon cannot read the answer and the page must not be disturbed.
         # A wrong method is no beacon (sendBeacon always POSTs): 405 with Allow, as
         # Laravel's router answers it before any controller runs.
-        return json_response(200, {"status": "skipped"}, failure)
+        return json_response(200, _skipped(spec.descriptor.output_type), failure)
     if is_overloaded(decoded):
         return json_response(
             503, {"message": "Service Unavailable"}, failure, decoded.retry_after_header()

@@ -49,6 +49,9 @@ class CodecOptions:
     # Fields the JSON form leaves out: never printed, and read as unknown keys are.
     # For a field an API's documented JSON body does not have.
     omitted_field: Callable[[FieldDescriptor], bool] | None = None
+    # Fields (with presence) printed as null when unset, for a documented JSON body
+    # that always carries the key.
+    null_when_unset: Callable[[FieldDescriptor], bool] | None = None
     # Print fields without presence even when they hold their default.
     emit_unpopulated: bool = False
     # Print proto field names instead of lowerCamelCase json names.

@@ -411,7 +411,8 @@ class Plans:
         by_field: dict[FieldDescriptor, _FieldOut] = dict.fromkeys(descriptor.fields, _LEFT_OUT)
         for field in self._json_fields(descriptor):
             by_field[field] = self._field_out(field, self._output_name(field))
-        defaults = self._unpopulated(descriptor) if self.options.emit_unpopulated else ()
+        defaults = self._unpopulated(descriptor) if self.options.emit_unpopulated else []
+        defaults += self._nulls(descriptor)
 
         def encode_message(msg: Message) -> Any:
             out = {}
@@ -449,6 +450,17 @@ class Plans:
 
     def _output_name(self, field: FieldDescriptor) -> str:
         return field.name if self.options.use_proto_names else field.json_name
+
+    def _nulls(self, descriptor: Descriptor) -> list[tuple[str, Callable[[], Any]]]:
+        """The fields printed as null when unset."""
+        wanted = self.options.null_when_unset
+        if wanted is None:
+            return []
+        return [
+            (self._output_name(field), _null)
+            for field in self._json_fields(descriptor)
+            if field.has_presence and wanted(field)
+        ]
 
     def _unpopulated(self, descriptor: Descriptor) -> list[tuple[str, Callable[[], Any]]]:
         """Fresh default JSON values of the fields without presence."""
@@ -530,6 +542,10 @@ def _raise_at_index(decode: Callable[[Any], Any], items: Any) -> None:
         except DecodeError as exc:
             exc.push_index(index)
             raise
+
+
+def _null() -> None:
+    return None
 
 
 def _unfinished(*args: Any) -> Any:

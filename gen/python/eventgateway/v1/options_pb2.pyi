@@ -37,6 +37,8 @@ JSON_VALUE_FIELD_NUMBER: _ClassVar[int]
 json_value: _descriptor.FieldDescriptor
 GRPC_ONLY_FIELD_NUMBER: _ClassVar[int]
 grpc_only: _descriptor.FieldDescriptor
+NULL_WHEN_UNSET_FIELD_NUMBER: _ClassVar[int]
+null_when_unset: _descriptor.FieldDescriptor
 
 class Credential(_message.Message):
     __slots__ = ("location", "name")
