@@ -60,6 +60,9 @@ _NEVER_FORWARDED = frozenset(
 
 # Marks a metadata key whose header name is not known yet (None means "no header").
 _UNSEEN = object()
+# The value an undecodable element or field is described with when it is nested too
+# deeply to be written back as JSON (see _describe).
+TOO_DEEP_TO_KEEP = "<not kept: nested more than 255 levels deep>"
 
 
 class _Plan:
@@ -401,12 +404,22 @@ def _inside(path: str, field_: FieldDescriptor | None) -> bool:
 
 
 def _describe(failures: Iterable[ElementFailure]) -> bytes:
-    return orjson.dumps(
-        [
-            {"index": f.index, "path": f.path, "reason": f.reason, "detail": f.detail, "value": f.value}
-            for f in failures
-        ]
-    )
+    described = [
+        {"index": f.index, "path": f.path, "reason": f.reason, "detail": f.detail, "value": f.value}
+        for f in failures
+    ]
+    try:
+        return orjson.dumps(described)
+    except orjson.JSONEncodeError:
+        # orjson reads 1,024 levels of nesting but writes 255: a value nested deeper
+        # (only a hostile client sends one) is described by that fact alone, so that
+        # its element is still refused alone, not the request with a 500.
+        for item in described:
+            try:
+                orjson.dumps(item)
+            except orjson.JSONEncodeError:
+                item["value"] = TOO_DEEP_TO_KEEP
+        return orjson.dumps(described)
 
 
 def _form_as_json(raw: bytes, media: bytes, content_type: bytes) -> bytes:
