@@ -270,7 +270,7 @@ async def build_gateway(
         # wrapped behaviours), so the chain is resolved once per method on both sides.
         # The gate is gRPC's alone: on shutdown it refuses calls not yet started.
         interceptors=[gate, ResolvedChain(interceptors)],
-        options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", settings.max_body_bytes)],
+        options=_grpc_server_options(settings),
     )
     dispatcher = InProcessDispatcher(interceptors=interceptors, per_method_interceptors=True)
     counted = CountingWriter(writer, metrics)
@@ -344,6 +344,25 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
     def capture_signals(self) -> Any:
         return nullcontext()
+
+
+def _grpc_server_options(settings: Settings) -> list[tuple[str, int]]:
+    return [
+        ("grpc.so_reuseport", 1),
+        ("grpc.max_receive_message_length", settings.max_body_bytes),
+        # Client keepalive pings, also between calls, as often as every 5 s. grpc-core's
+        # server defaults (none between calls, at most one per 5 minutes) answer a
+        # client that pings every 30 s while idle, a common setting, with GOAWAY
+        # "too_many_pings", and the call that meets it fails UNAVAILABLE.
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        # A connection is closed (GOAWAY, then 30 s to finish its calls) after about
+        # 30 minutes, so that long-lived clients spread over the workers of
+        # `--workers N` and over replicas as they come and go, and so that a call that
+        # never sends its request cannot hold memory for longer than that.
+        ("grpc.max_connection_age_ms", 30 * 60_000),
+        ("grpc.max_connection_age_grace_ms", 30_000),
+    ]
 
 
 async def run(
