@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from google.rpc import error_details_pb2
 
+import pytest
+
 from event_gateway import errors
 
 
@@ -43,3 +45,16 @@ def test_a_long_message_alone_is_cut() -> None:
     error = errors.NotFound("y" * 10_000)
     bounded = errors.to_rpc_status(error, max_bytes=1024)
     assert bounded.message == "y" * (errors.MAX_MESSAGE_CHARS - 1) + "…"
+
+
+@pytest.mark.parametrize("count", [300, 15_000])
+def test_long_violations_by_the_thousand_still_fill_the_bound(count: int) -> None:
+    # Entries of 128 bytes or more have a two-byte length prefix; counted as one, the
+    # shortfall over 15,000 of them exceeded the whole bound and every one was dropped.
+    description = "Field required: " + ", ".join(f"choice_{i}" for i in range(20))
+    violations = [errors.FieldViolation(f"events[{i}].type", description, "missing") for i in range(count)]
+    error = errors.InvalidArgument("Request validation failed", violations, reason="INVALID")
+    bounded = errors.to_rpc_status(error, max_bytes=errors.MAX_STATUS_BYTES)
+    room = errors.MAX_STATUS_BYTES - bounded.ByteSize()
+    assert 0 <= room < len(description) + 40  # not one more violation would have fitted
+    assert bounded.message.endswith(f"of {count} field violations are listed)")

@@ -194,12 +194,19 @@ def _keep_violations(bad_request: error_details_pb2.BadRequest, message: str, ex
     total = len(bad_request.field_violations)
     saved = 0
     while bad_request.field_violations and saved < excess:
-        # An entry costs its size, a tag byte and a length prefix of at least one byte:
-        # counting one byte of prefix never overstates what was saved.
-        saved += bad_request.field_violations[-1].ByteSize() + 2
+        # An entry costs its size, a tag byte and its length's varint. (Counting the
+        # prefix as one byte undercounted every entry of 128 bytes or more, and with
+        # thousands of them all were dropped: "the first 0 of 15000".) The enclosing
+        # length prefixes only shrink as well, so this never overstates what was saved.
+        size = bad_request.field_violations[-1].ByteSize()
+        saved += size + 1 + _varint_bytes(size)
         del bad_request.field_violations[-1]
     kept = len(bad_request.field_violations)
     return f"{message} (the first {kept} of {total} field violations are listed)"
+
+
+def _varint_bytes(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)
 
 
 _RPC_CODE: dict[grpc.StatusCode, int] = {
