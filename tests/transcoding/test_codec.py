@@ -738,3 +738,11 @@ def test_text_with_a_lone_surrogate_and_another_fault_is_still_refused(text: byt
         parse_json(text)
     with pytest.raises(DecodeError):
         CODEC.decode(text)
+
+
+def test_a_leading_byte_order_mark_is_skipped_once() -> None:
+    assert parse_json(b"\xef\xbb\xbf" + b'{"s": "\\ud83d"}') == {"s": "\ufffd"}
+    assert CODEC.decode(b"\xef\xbb\xbf" + b'{"fString": "x"}').f_string == "x"
+    for text in (b"\xef\xbb\xbf\xef\xbb\xbf{}", b'{"fString": "x"}\xef\xbb\xbf'):
+        with pytest.raises(orjson.JSONDecodeError):
+            parse_json(text)

@@ -188,7 +188,8 @@ class MessageCodec:
 
 def parse_json(data: bytes) -> Any:
     """JSON text as Python values, read by orjson, except that a lone UTF-16 surrogate
-    escape ("\\ud83d" without its pair) becomes U+FFFD instead of failing the whole text.
+    escape ("\\ud83d" without its pair) becomes U+FFFD instead of failing the whole text,
+    and a leading UTF-8 byte order mark is skipped.
 
     JSON.stringify writes such an escape for a string cut inside an emoji (JavaScript
     strings are UTF-16), and the text is valid JSON; refusing it lost every event of the
@@ -197,8 +198,17 @@ def parse_json(data: bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if "surrogate" not in str(exc):
-            raise
+        error = exc
+    if data[:3] == _UTF8_BOM:
+        # RFC 8259 §8.1 lets a parser ignore a byte order mark; Windows tools write one,
+        # and Python's json and Node's body parsers skip it.
+        data = data[3:]
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            error = exc
+    if "surrogate" not in str(error):
+        raise error
     # Only after that failure: the standard library keeps lone surrogates in its strings.
     try:
         value = json.loads(data, parse_constant=_not_json)
@@ -209,6 +219,7 @@ def parse_json(data: bytes) -> Any:
         raise orjson.JSONDecodeError(str(exc), "", 0) from None
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
