@@ -129,9 +129,9 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
 
     def request_codec(method: MethodDescriptor) -> CodecOptions:
         rules = reading(method)
-        if not (rules.strict_enums or rules.empty_is_null):
+        if not (rules.strict_enums or rules.clean_input):
             return codec
-        return replace(codec, strict_enums=rules.strict_enums, empty_enum_unset=rules.empty_is_null)
+        return replace(codec, strict_enums=rules.strict_enums, clean_input=rules.clean_input)
 
     def batch_field(method: MethodDescriptor) -> str | None:
         if not reading(method).per_element:

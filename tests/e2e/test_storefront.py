@@ -257,3 +257,58 @@ async def test_grpc_track_and_interactions(deployment: Deployment) -> None:
         assert silent.status == "accepted"
         beacon = await stub.Conversion(pb.ConversionRequest(tenant_slug="nobody"))
         assert beacon.status == "skipped"
+
+
+# --- Laravel's input middleware: TrimStrings, ConvertEmptyStringsToNull (2026-12-03) ----------
+
+
+def _rejected_after(deployment: Deployment, count: int) -> list[dict]:
+    exported = cli(deployment.database, "events", "export", "--format", "ndjson", "--rejected",
+                   "--api", "storefront").stdout.splitlines()
+    return [json.loads(line) for line in exported[count:]]
+
+
+def _rejected_count(deployment: Deployment) -> int:
+    return len(_rejected_after(deployment, 0))
+
+
+def test_conversion_empty_value_is_the_default_as_laravel_reads_it(deployment: Deployment) -> None:
+    base = deployment.gateway.base_url
+    before, rejected = storefront_count(deployment), _rejected_count(deployment)
+    as_json = post(deployment, "/api/v1/analytics/conversion",
+                   {"tenant_slug": "acme-store", "transaction_id": "empty-value-1", "value": ""})
+    as_form = httpx.post(f"{base}/api/v1/analytics/conversion",
+                         data={"tenant_slug": "acme-store", "transaction_id": "empty-value-2", "value": ""})
+    assert as_json.json() == {"status": "ok", "transaction_id": "empty-value-1"}
+    assert as_form.json() == {"status": "ok", "transaction_id": "empty-value-2"}
+    assert storefront_count(deployment) == before + 2 and _rejected_after(deployment, rejected) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "errors"),
+    [
+        ("/api/v1/analytics/track", track_body(product_id=""), 202, None),
+        ("/api/v1/analytics/track", track_body(type=" call "), 202, None),
+        ("/api/v1/analytics/track", track_body(tenant_id=" acme "), 202, None),
+        ("/api/v1/analytics/track", track_body(type="   "), 422, {"type": ["The type field is required."]}),
+        ("/api/v1/interactions", {"tenant_id": "", "type": "view"}, 422,
+         {"tenant_id": ["The tenant id field is required."]}),
+        ("/api/v1/interactions", {"tenant_id": " 1 ", "type": " view "}, 201, None),
+    ],
+    ids=["empty-product", "padded-type", "padded-tenant", "blank-type", "empty-tenant", "padded-interaction"],
+)
+def test_strings_are_trimmed_and_empty_ones_null_as_laravel_reads_them(
+    deployment: Deployment, path: str, body: dict, status: int, errors: dict | None
+) -> None:
+    response = post(deployment, path, body)
+    assert response.status_code == status, response.text
+    if errors is not None:
+        assert response.json()["errors"] == errors
+
+
+def test_conversion_slug_with_surrounding_spaces_finds_its_tenant(deployment: Deployment) -> None:
+    before = storefront_count(deployment)
+    response = post(deployment, "/api/v1/analytics/conversion",
+                    {"tenant_slug": " acme-store ", "transaction_id": " padded-1 "})
+    assert response.json() == {"status": "ok", "transaction_id": "padded-1"}
+    assert storefront_count(deployment) == before + 1

@@ -208,7 +208,8 @@ async def test_conversion_timestamp_is_read_leniently(writer, catalog, settings,
     assert resp.status == "ok"
     # Unreadable: the documented default, server time.
     assert writer.events[0].occurred_at == (expected or writer.events[0].received_at)
-    assert writer.events[0].payload["timestamp"] == text  # kept as sent
+    # Kept as sent; an empty one is null to Laravel (ConvertEmptyStringsToNull): absent.
+    assert writer.events[0].payload.get("timestamp") == (text or None)
 
 
 async def test_conversion_far_future_timestamp_is_flagged_not_rewritten(writer, catalog, settings) -> None:
@@ -345,3 +346,29 @@ async def test_conversion_non_finite_value_is_quarantined_and_skipped(writer, ca
     resp = await conversion(writer, catalog, settings, req)
     assert (resp.status, resp.transaction_id) == ("skipped", "t-1")
     assert writer.events == [] and writer.rejected[0].reason == "value: not a finite number"
+
+
+# --- Laravel's input middleware, for gRPC callers too ------------------------------------------
+
+
+async def test_grpc_track_is_read_as_laravels_middleware_leaves_it(writer, catalog, settings) -> None:
+    # REST bodies are trimmed and "" made null while decoding; gRPC requests the same.
+    req = pb.TrackRequest(tenant_id=" acme ", type=pb.INTERACTION_TYPE_CALL)
+    req.metadata.update({"source": " page ", "empty": ""})
+    await track(writer, catalog, settings, req)
+    (event,) = writer.events
+    assert event.tenant == "acme"
+    assert event.payload == {"tenant_id": "acme", "type": "call", "metadata": {"source": "page", "empty": None}}
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await track(writer, catalog, settings, pb.TrackRequest(tenant_id="   ", type=pb.INTERACTION_TYPE_CALL))
+    assert violations(caught.value) == {"tenant_id": "missing"}
+
+
+async def test_grpc_conversion_empty_strings_are_unset_as_laravel_reads_them(writer, catalog, settings) -> None:
+    # An empty transaction id is no de-duplication key, an empty currency the default.
+    req = pb.ConversionRequest(tenant_slug=" acme-store ", transaction_id="", currency=" ", event="")
+    first = await conversion(writer, catalog, settings, req)
+    again = await conversion(writer, catalog, settings, req)
+    assert json_format.MessageToDict(first) == json_format.MessageToDict(again) == {"status": "ok"}
+    assert [e.dedup_key for e in writer.events] == [None, None]
+    assert writer.events[0].payload == {"tenant_slug": "acme-store", "value": 0.0, "currency": "HNL", "event": "purchase"}

@@ -657,15 +657,36 @@ def test_struct_numbers_that_are_integers_are_written_as_integers() -> None:
     )
 
 
-def test_empty_enum_unset_reads_an_empty_string_as_null() -> None:
+def test_clean_input_is_applied_to_the_json_before_it_is_read() -> None:
+    # A framework's input middleware (here: strings trimmed, "" read as null, as
+    # Laravel's): the message holds what that framework's handlers saw.
+    from dataclasses import replace
+
     from event_gateway.transcoding.codec import CodecOptions, MessageCodec
     from storefront.v1 import analytics_pb2 as pb
 
-    lenient = MessageCodec.for_descriptor(pb.TrackRequest.DESCRIPTOR, CodecOptions(strict_enums=True, empty_enum_unset=True))
-    strict = MessageCodec.for_descriptor(pb.TrackRequest.DESCRIPTOR, CodecOptions(strict_enums=True))
-    assert lenient.decode(b'{"tenant_id": "a", "type": ""}').type == 0
+    def tidy(value):
+        if isinstance(value, str):
+            return value.strip() or None
+        if isinstance(value, dict):
+            return {k: tidy(v) for k, v in value.items()}
+        return value
+
+    from event_gateway.contract import enum_json_value
+
+    plain_options = CodecOptions(enum_json_value=enum_json_value, strict_enums=True)
+    cleaning = MessageCodec.for_descriptor(pb.TrackRequest.DESCRIPTOR, replace(plain_options, clean_input=tidy))
+    plain = MessageCodec.for_descriptor(pb.TrackRequest.DESCRIPTOR, plain_options)
+    read = cleaning.decode(b'{"tenant_id": " a ", "type": " call ", "product_id": ""}')
+    assert (read.tenant_id, read.type, read.HasField("product_id")) == ("a", pb.INTERACTION_TYPE_CALL, False)
+    assert cleaning.decode(b'{"tenant_id": "a", "type": ""}').type == 0
+    assert cleaning.decode_value({"type": "  "}).type == 0
     with pytest.raises(ValueError):
-        strict.decode(b'{"tenant_id": "a", "type": ""}')
+        plain.decode(b'{"tenant_id": "a", "type": ""}')
+    # What cannot be read is still reported with its value as sent.
+    message, failures = cleaning.decode_fields({"tenant_id": " a ", "product_id": " x "})
+    assert message.tenant_id == "a"
+    assert [(f.path, f.value) for f in failures] == [("product_id", " x ")]
 
 
 def test_divergence_a_timestamp_may_spell_t_and_z_in_lower_case() -> None:

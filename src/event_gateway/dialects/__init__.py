@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import orjson
@@ -20,6 +21,7 @@ from google.protobuf import descriptor
 from google.rpc import error_details_pb2, status_pb2
 
 from event_gateway import contract
+from event_gateway.dialects import laravel_input
 from event_gateway.transcoding.errors import ErrorRenderer, HttpResponse, RpcFailure
 
 __all__ = [
@@ -225,9 +227,10 @@ class RequestReading:
     # The batch (the per_element field) must be sent: a body without it (`{}`, a
     # misspelt key, an empty body) is refused instead of stored as nothing at all.
     batch_required: bool = False
-    # An empty string reads as null (Laravel's ConvertEmptyStringsToNull middleware):
-    # `"type": ""` is a missing type, not an invalid one.
-    empty_is_null: bool = False
+    # The framework's input middleware, on the parsed body before it is read
+    # (`CodecOptions.clean_input`): Laravel trims strings and reads "" as null, so
+    # `"type": " call "` is `call` and `"type": ""` a missing type, not an invalid one.
+    clean_input: Callable[[Any], Any] | None = None
     # HTML forms are read as well as JSON (Laravel's `$request->input()` reads both), so
     # a beacon sent with FormData or URLSearchParams is understood.
     form_bodies: bool = False
@@ -237,7 +240,7 @@ _READINGS = {
     # pydantic lists every element's errors: elements are read one by one, so an
     # undecodable one does not hide the others' problems.
     "fastapi": RequestReading(strict_enums=True, body_required=True, per_element=True),
-    "laravel": RequestReading(strict_enums=True, empty_is_null=True, form_bodies=True),
+    "laravel": RequestReading(strict_enums=True, clean_input=laravel_input.clean, form_bodies=True),
     "alana": RequestReading(strict_enums=True, per_element=True, body_required=True, batch_required=True),
 }
 

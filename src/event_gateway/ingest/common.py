@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from google.protobuf import descriptor, message, timestamp_pb2
@@ -24,6 +24,7 @@ from event_gateway.storage.base import Catalog, EventRecord, EventWriter, Reject
 from event_gateway.transcoding.codec import CodecOptions, MessageCodec, top_level_key
 
 Clock = Callable[[], datetime]
+M = TypeVar("M", bound=message.Message)
 
 
 def utc_now() -> datetime:
@@ -78,6 +79,12 @@ def payload_of(msg: message.Message) -> dict[str, Any]:
     JSON numbers (`"product_id": 101`), so those are turned back into numbers.
     """
     return payload_encoder(msg.DESCRIPTOR)(msg)
+
+
+def message_from_payload(cls: type[M], payload: dict[str, Any]) -> M:
+    """The message of type `cls` that `payload_of` would write as `payload`."""
+    codec = MessageCodec.for_descriptor(cls.DESCRIPTOR, _PAYLOAD_CODEC)
+    return codec.decode_value(payload)  # type: ignore[return-value]
 
 
 @functools.cache

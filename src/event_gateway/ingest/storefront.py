@@ -18,6 +18,7 @@ from storefront.v1 import analytics_pb2 as pb
 from storefront.v1 import analytics_pb2_grpc as pb_grpc
 
 from event_gateway import errors
+from event_gateway.dialects import laravel_input
 from event_gateway.ingest import common
 from event_gateway.scope import current_scope
 from event_gateway.storage.base import Tenant
@@ -83,6 +84,22 @@ def _finite_violations(request: Any) -> list[errors.FieldViolation]:
     ]
 
 
+def _as_laravel_reads(request: common.M) -> common.M:
+    """The request as Laravel's input middleware hands it to the controller (strings
+    trimmed, empty ones null; see laravel_input). REST bodies were cleaned so while
+    decoding; gRPC callers get the same, so both transports decide alike. Cleaning
+    twice changes nothing, and an unchanged request is returned as it is."""
+    try:
+        sent = common.payload_of(request)
+    except ValueError:
+        # NaN or an infinity in metadata has no JSON form; the request is refused for it.
+        return request
+    cleaned = laravel_input.clean(sent)
+    if cleaned == sent:
+        return request
+    return common.message_from_payload(type(request), cleaned)
+
+
 def _wire(enum: Any, number: int) -> str:
     return common.enum_wire_name(enum.DESCRIPTOR.values_by_number[number])
 
@@ -93,6 +110,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
     async def Track(  # noqa: N802
         self, request: pb.TrackRequest, context: common.MetadataContext
     ) -> pb.TrackResponse:
+        request = _as_laravel_reads(request)
         violations = []
         if not request.tenant_id:
             violations.append(_required("tenant_id"))
@@ -134,6 +152,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
     async def Conversion(  # noqa: N802
         self, request: pb.ConversionRequest, context: common.MetadataContext
     ) -> pb.ConversionResponse:
+        request = _as_laravel_reads(request)
         response = pb.ConversionResponse(status="skipped")
         unreadable = common.undecodable_fields(context)
         if request.HasField("transaction_id"):
@@ -226,6 +245,7 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
     async def RecordInteraction(  # noqa: N802
         self, request: pb.RecordInteractionRequest, context: ResponseContext
     ) -> pb.RecordInteractionResponse:
+        request = _as_laravel_reads(request)
         violations = []
         if not request.HasField("tenant_id"):
             violations.append(_required("tenant_id"))

@@ -43,9 +43,11 @@ class CodecOptions:
     # a number, the other name or an unknown string is refused ("invalid"), never
     # dropped. For APIs whose clients know enums as strings checked against a list.
     strict_enums: bool = False
-    # An empty string for an enum leaves it unset, as null does: Laravel turns every
-    # empty input into null (ConvertEmptyStringsToNull), so "" is "missing" there.
-    empty_enum_unset: bool = False
+    # Applied to a request's parsed JSON before it is read, and returning the JSON to
+    # read instead: a framework's input middleware (say, one that trims strings and
+    # reads "" as null), so the message holds what that framework's handlers saw.
+    # Undecodable values are still reported as sent. None: the JSON as sent.
+    clean_input: Callable[[Any], Any] | None = None
     # Fields the JSON form leaves out: never printed, and read as unknown keys are.
     # For a field an API's documented JSON body does not have.
     omitted_field: Callable[[FieldDescriptor], bool] | None = None
@@ -92,6 +94,7 @@ class MessageCodec:
         # Compilation is finished here, so the slots' contents are final.
         self._fill = plans.finished_filler(descriptor)
         self._encode = plans.finished_encoder(descriptor)
+        self._clean = plans.options.clean_input
 
     @classmethod
     def for_descriptor(
@@ -109,6 +112,8 @@ class MessageCodec:
             obj = parse_json(data)
         except orjson.JSONDecodeError as exc:
             raise DecodeError("syntax", f"invalid JSON: {exc}") from None
+        if self._clean is not None:
+            obj = self._clean(obj)
         ctx = DecodeContext()
         message = self._cls()
         try:
@@ -120,6 +125,13 @@ class MessageCodec:
 
     def decode_value(self, obj: Any, message: Message | None = None) -> Message:
         """Fill a message (a new one unless given) from an already parsed JSON value."""
+        return self._fill_value(self._cleaned(obj), message)
+
+    def _cleaned(self, obj: Any) -> Any:
+        return obj if self._clean is None else self._clean(obj)
+
+    def _fill_value(self, obj: Any, message: Message | None = None) -> Message:
+        """`decode_value` of JSON already cleaned (`CodecOptions.clean_input`)."""
         if message is None:
             message = self._cls()
         try:
@@ -135,42 +147,47 @@ class MessageCodec:
         decoded element by element: an element that cannot be decoded is reported and
         left as an empty message at its index, so the others keep their positions. Any
         other undecodable part still fails the whole message."""
-        if not isinstance(obj, dict):
-            return self.decode_value(obj), []
-        rest = dict(obj)
-        items = [rest.pop(key) for key in {field.json_name, field.name} if key in rest]
-        message = self.decode_value(rest)
+        cleaned = self._cleaned(obj)
+        if not isinstance(cleaned, dict):
+            return self._fill_value(cleaned), []
+        rest = dict(cleaned)
+        keys = [key for key in {field.json_name, field.name} if key in rest]
+        items = [rest.pop(key) for key in keys]
+        message = self._fill_value(rest)
         if len(items) != 1 or not isinstance(items[0], list):
             # Absent, both spellings, or not a list: the whole-message rules answer.
-            return self.decode_value(obj), []
+            return self._fill_value(cleaned), []
         element = MessageCodec(field.message_type, self._plans)
         target = getattr(message, field.name)
         failures: list[ElementFailure] = []
         for index, item in enumerate(items[0]):
             try:
-                target.append(element.decode_value(item))
+                target.append(element._fill_value(item))
             except DecodeError as err:
                 target.add()
-                failures.append(ElementFailure(index, err.path, err.reason, err.detail, item))
+                sent = obj[keys[0]][index]  # reported as sent, not as cleaned
+                failures.append(ElementFailure(index, err.path, err.reason, err.detail, sent))
         return message, failures
 
     def decode_fields(self, obj: Any) -> tuple[Message, list[ElementFailure]]:
         """`decode_value`, except that a top-level field whose value cannot be decoded is
         left unset and reported (index -1, its value as sent), so the rest still arrives.
         Anything else undecodable (the object itself) still fails."""
-        if not isinstance(obj, dict):
-            return self.decode_value(obj), []
-        rest = dict(obj)
+        cleaned = self._cleaned(obj)
+        if not isinstance(cleaned, dict):
+            return self._fill_value(cleaned), []
+        rest = dict(cleaned)
         failures: list[ElementFailure] = []
         while True:  # ends: every failure takes a key out of `rest`
             try:
-                return self.decode_value(rest), failures
+                return self._fill_value(rest), failures
             except DecodeError as err:
                 key = top_level_key(err.path)
                 if key is None or key not in rest:
                     raise
-                value = rest.pop(key)
-                failures.append(ElementFailure(-1, err.path, err.reason, err.detail, value))
+                del rest[key]
+                # Reported as sent, not as cleaned.
+                failures.append(ElementFailure(-1, err.path, err.reason, err.detail, obj[key]))
 
     def decode_into_field(self, message: Message, field_name: str, obj: Any) -> None:
         """Fill one field of message from a parsed JSON value (e.g. an HTTP body bound

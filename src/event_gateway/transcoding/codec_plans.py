@@ -221,7 +221,6 @@ class Plans:
             options.enum_json_value,
             options.ignore_unknown_fields,
             options.strict_enums,
-            options.empty_enum_unset,
         )
 
     def _scalar_handler(self, field: FieldDescriptor) -> Handler:

@@ -251,12 +251,9 @@ def enum_decoder(
     alias: EnumAlias | None,
     ignore_unknown: bool,
     strict: bool = False,
-    empty_unset: bool = False,
 ) -> Decoder:
     names = enum_names(enum, alias, strict)
     full_name = enum.full_name
-    if empty_unset:
-        names = {**names, "": SKIP}  # type: ignore[dict-item]
     if strict:
 
         def decode_documented(value: Any) -> Any:
@@ -311,7 +308,6 @@ def scalar_decoder(
     alias: EnumAlias | None,
     ignore_unknown: bool,
     strict_enums: bool = False,
-    empty_enum_unset: bool = False,
 ) -> Decoder:
     """Decoder of one scalar (non-message) value of the field's type."""
     cpp = field.cpp_type
@@ -322,7 +318,7 @@ def scalar_decoder(
     if cpp == FieldDescriptor.CPPTYPE_BOOL:
         return decode_bool
     if cpp == FieldDescriptor.CPPTYPE_ENUM:
-        return enum_decoder(field.enum_type, alias, ignore_unknown, strict_enums, empty_enum_unset)
+        return enum_decoder(field.enum_type, alias, ignore_unknown, strict_enums)
     if field.type == FieldDescriptor.TYPE_BYTES:
         return decode_bytes
     return decode_string
