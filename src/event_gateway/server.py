@@ -129,9 +129,14 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
 
     def request_codec(method: MethodDescriptor) -> CodecOptions:
         rules = reading(method)
-        if not (rules.strict_enums or rules.clean_input):
+        if not (rules.strict_enums or rules.clean_input or rules.arrays_as_structs):
             return codec
-        return replace(codec, strict_enums=rules.strict_enums, clean_input=rules.clean_input)
+        return replace(
+            codec,
+            strict_enums=rules.strict_enums,
+            clean_input=rules.clean_input,
+            arrays_as_structs=rules.arrays_as_structs,
+        )
 
     def batch_field(method: MethodDescriptor) -> str | None:
         if not reading(method).per_element:

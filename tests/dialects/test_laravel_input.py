@@ -57,3 +57,11 @@ def test_storefront_bodies_are_read_through_the_middleware() -> None:
     assert not conversion.HasField("value") and not conversion.HasField("currency")  # the defaults apply
     interaction = _storefront_codec("RecordInteraction").decode(b'{"tenant_id": "", "type": "view"}')
     assert not interaction.HasField("tenant_id")  # then "required"
+
+
+def test_storefront_metadata_may_be_a_php_array() -> None:
+    # json_decode(..., true) makes [] and {} one empty array; Laravel's `array` rule takes both.
+    track = _storefront_codec("Track").decode(b'{"metadata": []}')
+    assert track.HasField("metadata") and dict(track.metadata) == {}
+    listed = _storefront_codec("RecordInteraction").decode(b'{"metadata": ["a"]}')
+    assert dict(listed.metadata) == {"0": "a"}

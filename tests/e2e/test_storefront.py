@@ -312,3 +312,21 @@ def test_conversion_slug_with_surrounding_spaces_finds_its_tenant(deployment: De
                     {"tenant_slug": " acme-store ", "transaction_id": " padded-1 "})
     assert response.json() == {"status": "ok", "transaction_id": "padded-1"}
     assert storefront_count(deployment) == before + 1
+
+
+def _stored_metadata(deployment: Deployment, marker: str) -> dict:
+    lines = cli(deployment.database, "events", "export", "--format", "ndjson", "--api", "storefront").stdout
+    record = [json.loads(line) for line in lines.splitlines() if marker in line][-1]
+    payload = record["payload"] if isinstance(record["payload"], dict) else json.loads(record["payload"])
+    return payload["metadata"]
+
+
+def test_track_metadata_may_be_a_php_array(deployment: Deployment) -> None:
+    # PHP's json_decode reads [] like {}: Laravel's `array` rule accepts it (2026-12-03).
+    empty = post(deployment, "/api/v1/analytics/track", track_body(metadata=[]))
+    listed = post(deployment, "/api/v1/analytics/track", track_body(metadata=["php-list-marker"]))
+    assert (empty.status_code, listed.status_code) == (202, 202), (empty.text, listed.text)
+    # Stored as PHP's array_merge with the product id would write it.
+    assert _stored_metadata(deployment, "php-list-marker") == {"0": "php-list-marker", "product_id": 101}
+    scalar = post(deployment, "/api/v1/analytics/track", track_body(metadata="x"))
+    assert scalar.json()["errors"] == {"metadata": ["The metadata field must be an array."]}

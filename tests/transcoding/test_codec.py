@@ -767,3 +767,19 @@ def test_a_leading_byte_order_mark_is_skipped_once() -> None:
     for text in (b"\xef\xbb\xbf\xef\xbb\xbf{}", b'{"fString": "x"}\xef\xbb\xbf'):
         with pytest.raises(orjson.JSONDecodeError):
             parse_json(text)
+
+
+def test_arrays_as_structs_reads_an_array_as_the_object_keyed_by_index() -> None:
+    # PHP reads [] and {} into one kind of array; an API built on it accepts both.
+    from google.protobuf import struct_pb2
+
+    from event_gateway.transcoding.codec import CodecOptions, MessageCodec
+
+    php = MessageCodec.for_descriptor(struct_pb2.Struct.DESCRIPTOR, CodecOptions(arrays_as_structs=True))
+    proto = MessageCodec.for_descriptor(struct_pb2.Struct.DESCRIPTOR)
+    assert php.encode_value(php.decode(b"[]")) == {}
+    assert php.encode_value(php.decode(b'["a", {"b": [1]}]')) == {"0": "a", "1": {"b": [1]}}
+    # Only where a Struct is expected: a list inside one is still a list.
+    assert php.encode_value(php.decode(b'{"tags": []}')) == {"tags": []}
+    with pytest.raises(ValueError):
+        proto.decode(b"[]")

@@ -231,6 +231,10 @@ class RequestReading:
     # (`CodecOptions.clean_input`): Laravel trims strings and reads "" as null, so
     # `"type": " call "` is `call` and `"type": ""` a missing type, not an invalid one.
     clean_input: Callable[[Any], Any] | None = None
+    # A JSON array stands for an object where the contract has a Struct
+    # (`CodecOptions.arrays_as_structs`): PHP's json_decode reads `[]` and `{}` into one
+    # kind of array, which Laravel's `array` rule accepts either way.
+    arrays_as_structs: bool = False
     # HTML forms are read as well as JSON (Laravel's `$request->input()` reads both), so
     # a beacon sent with FormData or URLSearchParams is understood.
     form_bodies: bool = False
@@ -240,7 +244,9 @@ _READINGS = {
     # pydantic lists every element's errors: elements are read one by one, so an
     # undecodable one does not hide the others' problems.
     "fastapi": RequestReading(strict_enums=True, body_required=True, per_element=True),
-    "laravel": RequestReading(strict_enums=True, clean_input=laravel_input.clean, form_bodies=True),
+    "laravel": RequestReading(
+        strict_enums=True, clean_input=laravel_input.clean, arrays_as_structs=True, form_bodies=True
+    ),
     "alana": RequestReading(strict_enums=True, per_element=True, body_required=True, batch_required=True),
 }
 

@@ -48,6 +48,10 @@ class CodecOptions:
     # reads "" as null), so the message holds what that framework's handlers saw.
     # Undecodable values are still reported as sent. None: the JSON as sent.
     clean_input: Callable[[Any], Any] | None = None
+    # A JSON array where a google.protobuf.Struct is expected is read as the object
+    # keyed by its indexes ("0", "1", ...); `[]` is an empty object. For APIs whose
+    # framework reads both into one kind of value (PHP's arrays). False: refused.
+    arrays_as_structs: bool = False
     # Fields the JSON form leaves out: never printed, and read as unknown keys are.
     # For a field an API's documented JSON body does not have.
     omitted_field: Callable[[FieldDescriptor], bool] | None = None

@@ -75,7 +75,9 @@ def special_filler(descriptor: Descriptor, plans: Plans) -> Fill:
         return _string_form_filler(plans.max_depth, timestamp=name == "google.protobuf.Timestamp")
     if name == "google.protobuf.Any":
         return _any_filler(plans)
-    fill_value, fill_struct, fill_list = _struct_fillers(plans.max_depth)
+    fill_value, fill_struct, fill_list = _struct_fillers(
+        plans.max_depth, plans.options.arrays_as_structs
+    )
     return {
         "google.protobuf.Value": fill_value,
         "google.protobuf.Struct": fill_struct,
@@ -134,7 +136,7 @@ def _string_form_filler(max_depth: int, *, timestamp: bool) -> Fill:
     return fill_string_form
 
 
-def _struct_fillers(max_depth: int) -> tuple[Fill, Fill, Fill]:
+def _struct_fillers(max_depth: int, arrays_as_structs: bool) -> tuple[Fill, Fill, Fill]:
     """Value, Struct and ListValue call each other, so they are built together."""
 
     def fill_value(obj: Any, msg: Any, ctx: DecodeContext, depth: int) -> None:
@@ -180,10 +182,13 @@ def _struct_fillers(max_depth: int) -> tuple[Fill, Fill, Fill]:
     def fill_struct(obj: Any, msg: Any, ctx: DecodeContext, depth: int) -> None:
         if depth > max_depth:
             raise depth_error(max_depth)
-        if not isinstance(obj, dict):
+        if isinstance(obj, dict):
+            ctx.keys += len(obj)  # keys written in the text (see _check_duplicate_keys)
+        elif arrays_as_structs and isinstance(obj, list):
+            obj = _indexed(obj)
+        else:
             raise type_error("object", obj)
         msg.Clear()  # as json_format: a repeated key overwrites, and {} is still present
-        ctx.keys += len(obj)
         if depth >= max_depth:  # the values would be one level too deep
             for key in obj:
                 raise _at_key(depth_error(max_depth), key)
@@ -228,6 +233,11 @@ def _struct_fillers(max_depth: int) -> tuple[Fill, Fill, Fill]:
                 raise
 
     return fill_value, fill_struct, fill_list
+
+
+def _indexed(items: list[Any]) -> dict[str, Any]:
+    """A list as the object PHP makes of it: keyed by index ("0", "1", ...)."""
+    return {str(index): item for index, item in enumerate(items)}
 
 
 def _at_key(exc: DecodeError, key: Any) -> DecodeError:
