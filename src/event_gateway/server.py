@@ -171,8 +171,10 @@ def transcoding_options(contract: Contract, settings: Settings) -> TranscodingOp
         required_fields=lambda method: _present(batch_field(method) if reading(method).batch_required else None),
         undecodable_elements_key=UNDECODABLE_ELEMENTS_KEY,
         # A beacon answers whatever it is sent: what it could read is kept, the rest
-        # described, so it can echo its transaction id and quarantine the beacon.
-        tolerant_fields=lambda method: bool((found := spec(method)) and found.beacon),
+        # described, so it can echo its transaction id and quarantine the beacon. An API
+        # that reports every field's problem at once hears of the unreadable ones so.
+        tolerant_fields=lambda method: bool((found := spec(method)) and found.beacon)
+        or reading(method).every_field,
         undecodable_fields_key=UNDECODABLE_FIELDS_KEY,
         # REST calls go through the same chain as gRPC ones, refused ones included: a
         # malformed body is authenticated and spends the caller's rate limits.

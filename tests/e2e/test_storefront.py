@@ -330,3 +330,38 @@ def test_track_metadata_may_be_a_php_array(deployment: Deployment) -> None:
     assert _stored_metadata(deployment, "php-list-marker") == {"0": "php-list-marker", "product_id": 101}
     scalar = post(deployment, "/api/v1/analytics/track", track_body(metadata="x"))
     assert scalar.json()["errors"] == {"metadata": ["The metadata field must be an array."]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/api/v1/analytics/track", {"type": "call", "product_id": "abc"},
+         {"message": "The tenant id field is required. (and 1 more error)",
+          "errors": {"tenant_id": ["The tenant id field is required."],
+                     "product_id": ["The product id field must be an integer."]}}),
+        ("/api/v1/analytics/track", {"tenant_id": "acme", "type": "nope", "product_id": "abc"},
+         {"message": "The selected type is invalid. (and 1 more error)",
+          "errors": {"type": ["The selected type is invalid."],
+                     "product_id": ["The product id field must be an integer."]}}),
+        ("/api/v1/analytics/track", {"tenant_id": 7, "type": "nope", "product_id": "abc", "metadata": "x"},
+         {"message": "The tenant id field must be a string. (and 3 more errors)",
+          "errors": {"tenant_id": ["The tenant id field must be a string."],
+                     "type": ["The selected type is invalid."],
+                     "product_id": ["The product id field must be an integer."],
+                     "metadata": ["The metadata field must be an array."]}}),
+        ("/api/v1/interactions", {"tenant_id": "abc"},
+         {"message": "The tenant id field must be an integer. (and 1 more error)",
+          "errors": {"tenant_id": ["The tenant id field must be an integer."],
+                     "type": ["The type field is required."]}}),
+    ],
+    ids=["missing-tenant-and-bad-product", "bad-type-and-bad-product", "four-fields", "bad-tenant-and-no-type"],
+)
+def test_every_failed_field_is_reported_as_laravels_validator_does(
+    deployment: Deployment, path: str, body: dict, expected: dict
+) -> None:
+    before = storefront_count(deployment, "acme")
+    response = post(deployment, path, body)
+    assert response.status_code == 422
+    assert response.json() == expected
+    assert list(response.json()["errors"]) == list(expected["errors"])  # the rules' order
+    assert storefront_count(deployment, "acme") == before

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from google.protobuf import json_format
 from storefront.v1 import analytics_pb2 as pb
@@ -372,3 +373,42 @@ async def test_grpc_conversion_empty_strings_are_unset_as_laravel_reads_them(wri
     assert json_format.MessageToDict(first) == json_format.MessageToDict(again) == {"status": "ok"}
     assert [e.dedup_key for e in writer.events] == [None, None]
     assert writer.events[0].payload == {"tenant_slug": "acme-store", "value": 0.0, "currency": "HNL", "event": "purchase"}
+
+
+# --- every failed field at once, as Laravel's validator reports them (2026-12-03) ---------------
+
+
+def _unreadable(*fields: tuple[str, str, str, object]) -> FakeContext:
+    # What the transcoder hands on for the top-level fields it could not read (REST).
+    from event_gateway.ingest.common import UNDECODABLE_FIELDS_KEY
+
+    described = [{"path": p, "reason": r, "detail": d, "value": v} for p, r, d, v in fields]
+    return FakeContext(metadata=[(UNDECODABLE_FIELDS_KEY, orjson.dumps(described))])
+
+
+async def test_track_reports_unreadable_fields_beside_its_own_checks_in_field_order(writer, catalog, settings) -> None:
+    s = servicer(writer, catalog, settings)
+    context = _unreadable(("product_id", "invalid", "not an integer: 'abc'", "abc"))
+    req = pb.TrackRequest(type=pb.INTERACTION_TYPE_CALL)
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await invoke(f"{SERVICE}/Track", lambda: s.Track(req, context), tenant=None)
+    assert [(v.field, v.kind) for v in caught.value.violations] == [("tenant_id", "missing"), ("product_id", "invalid")]
+    assert catalog.lookups == [] and writer.calls == 0
+
+
+async def test_track_unreadable_type_is_invalid_not_missing(writer, catalog, settings) -> None:
+    s = servicer(writer, catalog, settings)
+    context = _unreadable(("product_id", "invalid", "not an integer: 'abc'", "abc"),
+                          ("type", "invalid", "'nope' is not a value", "nope"))
+    req = pb.TrackRequest(tenant_id="acme")
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await invoke(f"{SERVICE}/Track", lambda: s.Track(req, context), tenant=None)
+    assert [(v.field, v.kind) for v in caught.value.violations] == [("type", "invalid"), ("product_id", "invalid")]
+
+
+async def test_interaction_reports_an_unreadable_tenant_and_a_missing_type(writer, catalog, settings) -> None:
+    context = _unreadable(("tenant_id", "invalid", "not an integer: 'abc'", "abc"))
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await interaction(writer, catalog, settings, pb.RecordInteractionRequest(), context)
+    assert [(v.field, v.kind) for v in caught.value.violations] == [("tenant_id", "invalid"), ("type", "missing")]
+    assert catalog.lookups == [] and writer.calls == 0

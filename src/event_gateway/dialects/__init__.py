@@ -235,6 +235,11 @@ class RequestReading:
     # (`CodecOptions.arrays_as_structs`): PHP's json_decode reads `[]` and `{}` into one
     # kind of array, which Laravel's `array` rule accepts either way.
     arrays_as_structs: bool = False
+    # Every field's problem is reported at once (Laravel's validator): a top-level field
+    # the codec cannot read does not refuse the request; it is left out and described to
+    # the method (`TranscodingOptions.tolerant_fields`), which reports it beside the
+    # problems it finds itself.
+    every_field: bool = False
     # HTML forms are read as well as JSON (Laravel's `$request->input()` reads both), so
     # a beacon sent with FormData or URLSearchParams is understood.
     form_bodies: bool = False
@@ -245,7 +250,11 @@ _READINGS = {
     # undecodable one does not hide the others' problems.
     "fastapi": RequestReading(strict_enums=True, body_required=True, per_element=True),
     "laravel": RequestReading(
-        strict_enums=True, clean_input=laravel_input.clean, arrays_as_structs=True, form_bodies=True
+        strict_enums=True,
+        clean_input=laravel_input.clean,
+        arrays_as_structs=True,
+        every_field=True,
+        form_bodies=True,
     ),
     "alana": RequestReading(strict_enums=True, per_element=True, body_required=True, batch_required=True),
 }

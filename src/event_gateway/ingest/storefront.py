@@ -22,6 +22,7 @@ from event_gateway.dialects import laravel_input
 from event_gateway.ingest import common
 from event_gateway.scope import current_scope
 from event_gateway.storage.base import Tenant
+from event_gateway.transcoding.codec import top_level_key
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,26 @@ def _type_violations(enum: EnumDescriptor, number: int) -> list[errors.FieldViol
     return []
 
 
+def _unreadable_violations(unreadable: list[common.Undecodable]) -> list[errors.FieldViolation]:
+    """The fields the transcoder left out because it could not read them (REST only,
+    `undecodable_fields`), reported with the codec's reason: the dialect words them as
+    Laravel's rules do ("The product id field must be an integer.")."""
+    return [errors.FieldViolation(u.field, u.description, u.reason) for u in unreadable]
+
+
+def _as_validator_reports(
+    message: Any, unreadable: list[errors.FieldViolation], checked: list[errors.FieldViolation]
+) -> list[errors.FieldViolation]:
+    """Laravel's validator: every failed field, once, in the order of its rules (the
+    request's fields). A field that could not be read is reported as such, not as the
+    missing value it left behind."""
+    by_field: dict[str, errors.FieldViolation] = {}
+    for violation in (*unreadable, *checked):
+        by_field.setdefault(top_level_key(violation.field) or "", violation)
+    order = {f.json_name: f.index for f in message.DESCRIPTOR.fields}
+    return sorted(by_field.values(), key=lambda v: order.get(top_level_key(v.field) or "", len(order)))
+
+
 def _finite_violations(request: Any) -> list[errors.FieldViolation]:
     """NaN or an infinity in metadata (gRPC callers only: JSON cannot spell them)."""
     return [
@@ -111,11 +132,13 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         self, request: pb.TrackRequest, context: common.MetadataContext
     ) -> pb.TrackResponse:
         request = _as_laravel_reads(request)
-        violations = []
+        checked = []
         if not request.tenant_id:
-            violations.append(_required("tenant_id"))
-        violations += _type_violations(pb.InteractionType.DESCRIPTOR, request.type)
-        violations += _finite_violations(request)
+            checked.append(_required("tenant_id"))
+        checked += _type_violations(pb.InteractionType.DESCRIPTOR, request.type)
+        checked += _finite_violations(request)
+        unreadable = _unreadable_violations(common.undecodable_fields(context))
+        violations = _as_validator_reports(request, unreadable, checked)
         if violations:
             raise errors.InvalidArgument("The given data was invalid.", violations)
 
@@ -246,11 +269,13 @@ class StorefrontAnalyticsServicer(common.Ingestor, pb_grpc.StorefrontAnalyticsSe
         self, request: pb.RecordInteractionRequest, context: ResponseContext
     ) -> pb.RecordInteractionResponse:
         request = _as_laravel_reads(request)
-        violations = []
+        checked = []
         if not request.HasField("tenant_id"):
-            violations.append(_required("tenant_id"))
-        violations += _type_violations(pb.InteractionKind.DESCRIPTOR, request.type)
-        violations += _finite_violations(request)
+            checked.append(_required("tenant_id"))
+        checked += _type_violations(pb.InteractionKind.DESCRIPTOR, request.type)
+        checked += _finite_violations(request)
+        unreadable = _unreadable_violations(common.undecodable_fields(context))
+        violations = _as_validator_reports(request, unreadable, checked)
         if violations:
             raise errors.InvalidArgument("The given data was invalid.", violations)
 
