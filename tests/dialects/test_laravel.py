@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from event_gateway import errors
-from event_gateway.dialects.laravel import render, summary
+from event_gateway.dialects.laravel import render, reset_header, summary
 from event_gateway.ingest.storefront import TENANT_UNAVAILABLE
 
 from .conftest import (
@@ -101,6 +103,20 @@ def test_throttled_with_retry_after_and_rate_headers_kept() -> None:
     assert json_of(response) == {"message": "Too Many Attempts."}
     assert header(response, "retry-after") == "2"
     assert header(response, "x-ratelimit-limit") == "60"
+
+
+def test_throttled_carries_x_ratelimit_reset_as_laravel_does() -> None:
+    # ThrottleRequests: X-RateLimit-Reset = now + Retry-After, a Unix timestamp.
+    before = int(time.time())
+    response = render(failure(RATE_LIMITED, TRACK, [("x-ratelimit-limit", "60"), ("x-ratelimit-remaining", "0")]))
+    retry_after = int(header(response, "retry-after"))
+    assert before + retry_after <= int(header(response, "x-ratelimit-reset")) <= int(time.time()) + retry_after
+    assert reset_header(2, 1_700_000_000.9) == [("x-ratelimit-reset", "1700000002")]
+    assert reset_header(None, 1_700_000_000.0) == []
+
+
+def test_only_the_429_carries_x_ratelimit_reset() -> None:
+    assert header(render(failure(QUEUE_FULL, TRACK)), "x-ratelimit-reset") is None
 
 
 @pytest.mark.parametrize("err", [QUEUE_FULL, STORE_DOWN])

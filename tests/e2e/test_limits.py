@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,6 +138,24 @@ def test_spoofed_forwarded_for_cannot_escape_a_per_address_limit(sqlite_db: str,
         assert [r.status_code for r in statuses] == [202, 202, 202, 429, 429]
         assert statuses[-1].json() == {"message": "Too Many Attempts."}
         assert int(statuses[-1].headers["retry-after"]) >= 1
+    finally:
+        gateway.stop()
+
+
+def test_storefront_429_carries_laravels_x_ratelimit_reset(sqlite_db: str, tmp_path: Path) -> None:
+    # Laravel's ThrottleRequests sends X-RateLimit-Reset (now + Retry-After) on a 429.
+    gateway = Gateway(sqlite_db, env={"EVENT_GATEWAY_THROTTLE__LIMITS": '{"storefront": {"api": "1/minute"}}'})
+    gateway.start(tmp_path)
+    try:
+        url = f"{gateway.base_url}/api/v1/analytics/track"
+        allowed = httpx.post(url, json={"tenant_id": "acme", "type": "call"})
+        before = int(time.time())
+        denied = httpx.post(url, json={"tenant_id": "acme", "type": "call"})
+        assert (allowed.status_code, denied.status_code) == (202, 429)
+        assert "x-ratelimit-reset" not in allowed.headers
+        retry_after = int(denied.headers["retry-after"])
+        assert before + retry_after <= int(denied.headers["x-ratelimit-reset"]) <= int(time.time()) + retry_after
+        assert (denied.headers["x-ratelimit-limit"], denied.headers["x-ratelimit-remaining"]) == ("1", "0")
     finally:
         gateway.stop()
 

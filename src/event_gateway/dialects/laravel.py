@@ -4,10 +4,13 @@
 Laravel's own English messages; 404 ``{"success": false, "message": ...}`` for a tenant
 that is not public; ``{"message": ...}`` otherwise, with Laravel's stock wording for
 429/503/500. A beacon method never reports a failure: everything but throttling is
-200 ``{"status": "skipped"}``.
+200 ``{"status": "skipped"}``. A 429 carries ThrottleRequests' headers, X-RateLimit-Reset
+included.
 """
 
 from __future__ import annotations
+
+import time
 
 import grpc
 from google.protobuf import descriptor
@@ -110,13 +113,20 @@ def _skipped(answer: descriptor.Descriptor) -> dict[str, object]:
     return body
 
 
+def reset_header(retry_after: int | None, now: float) -> list[tuple[str, str]]:
+    """ThrottleRequests' X-RateLimit-Reset on a 429: the Unix time the client may retry,
+    `availableAt($retryAfter)`, so it agrees with the Retry-After beside it."""
+    if retry_after is None:
+        return []
+    return [("x-ratelimit-reset", str(int(now) + retry_after))]
+
+
 def render(failure: RpcFailure) -> HttpResponse:
     decoded = decode(failure.status)
     spec = method_spec(failure.method)
     if is_rate_limited(decoded):
-        return json_response(
-            429, {"message": "Too Many Attempts."}, failure, decoded.retry_after_header()
-        )
+        headers = [*decoded.retry_after_header(), *reset_header(decoded.retry_after, time.time())]
+        return json_response(429, {"message": "Too Many Attempts."}, failure, headers)
     if spec is not None and spec.beacon and failure.http_status != 405:
         # navigator.sendBeacon cannot read the answer and the page must not be disturbed.
         # A wrong method is no beacon (sendBeacon always POSTs): 405 with Allow, as

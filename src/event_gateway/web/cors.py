@@ -37,6 +37,7 @@ DEFAULT_EXPOSE_HEADERS = (
     "retry-after",
     "x-ratelimit-limit",
     "x-ratelimit-remaining",
+    "x-ratelimit-reset",  # the storefront's (Laravel's) 429
     "ratelimit",
     "ratelimit-policy",
     "www-authenticate",
