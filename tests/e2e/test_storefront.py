@@ -13,7 +13,7 @@ from storefront.v1 import analytics_pb2 as pb
 from storefront.v1 import analytics_pb2_grpc as pb_grpc
 from tests.e2e.conftest import Deployment
 from tests.e2e.grpc_client import channel
-from tests.e2e.harness import cli, count_events
+from tests.e2e.harness import cli, count_events, create_tenant
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "seed_examples"
 
@@ -365,3 +365,13 @@ def test_every_failed_field_is_reported_as_laravels_validator_does(
     assert response.json() == expected
     assert list(response.json()["errors"]) == list(expected["errors"])  # the rules' order
     assert storefront_count(deployment, "acme") == before
+
+
+def test_track_finds_a_tenant_uuid_sent_in_upper_case(deployment: Deployment) -> None:
+    # MySQL's default collation and PostgreSQL's uuid type match UUIDs in any case (2026-12-03).
+    uuid = "3f2b8c1e-9a7d-4e6f-b5c4-2d1e0f9a8b7c"
+    create_tenant(deployment.database, uuid, "uuid-store", 40)
+    before = storefront_count(deployment, uuid)
+    response = post(deployment, "/api/v1/analytics/track", {"tenant_id": uuid.upper(), "type": "call"})
+    assert response.status_code == 202, response.text
+    assert storefront_count(deployment, uuid) == before + 1  # stored under the tenant's own id

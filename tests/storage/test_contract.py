@@ -256,3 +256,19 @@ async def test_a_nul_character_never_fails_a_group(backend: Backend) -> None:
     assert kept["payload"] in ({"a": "x\x00y", "k\x00": ["\x00"]}, {"a": "x\ufffdy", "k\ufffd": ["\ufffd"]})
     assert kept["visitor_id"] in ("v\x00", "v\ufffd")
     assert len(await backend.rejected()) == 1
+
+
+async def test_a_tenant_uuid_is_found_in_any_letter_case(backend: Backend) -> None:
+    # MySQL's default collation and PostgreSQL's uuid type compare UUIDs so (2026-12-03).
+    lower = Tenant(id="a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", slug="lower", number=11)
+    upper = Tenant(id="F1E2D3C4-B5A6-4978-8695-A4B3C2D1E0F9", slug="upper", number=12)
+    named = Tenant(id="Acme", slug="named", number=13)
+    for tenant in (lower, upper, named):
+        await backend.add_tenant(tenant)
+    catalog = backend.catalog
+    assert await catalog.tenant_by_id(lower.id.upper()) == lower
+    assert await catalog.tenant_by_id(lower.id) == lower
+    assert await catalog.tenant_by_id(upper.id.lower()) == upper
+    # Any other id is matched exactly, and a UUID is still one UUID.
+    assert await catalog.tenant_by_id("acme") is None
+    assert await catalog.tenant_by_id(lower.id.upper()[:-1]) is None

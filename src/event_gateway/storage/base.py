@@ -10,6 +10,7 @@ name their columns in field order, so a record binds as it is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +61,22 @@ class Tenant:
     slug: str
     number: int
     active: bool = True
+
+
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+
+
+def tenant_id_spellings(tenant_id: str) -> tuple[str, ...]:
+    """The stored ids a lookup of `tenant_id` finds, the id as sent first.
+
+    A UUID is one value in any letter case: MySQL's default collation and PostgreSQL's
+    uuid type both compare it so, and the storefront's clients send whichever case
+    their platform prints. It matches as sent, all lower and all upper case (a store
+    compares these on its primary key index); any other id matches only itself.
+    """
+    if _UUID.fullmatch(tenant_id) is None:
+        return (tenant_id,)
+    return tuple(dict.fromkeys((tenant_id, tenant_id.lower(), tenant_id.upper())))
 
 
 @dataclass(frozen=True, slots=True)

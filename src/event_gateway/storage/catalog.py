@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from event_gateway.storage.base import ApiKeyRecord, Tenant
+from event_gateway.storage.base import ApiKeyRecord, Tenant, tenant_id_spellings
 from event_gateway.storage.engine import STORE_ERRORS, unavailable
 from event_gateway.storage.models import ApiKeyRow, ProductRow, TenantRow
 
@@ -122,9 +122,22 @@ class SqlCatalog:
         self._keys: TtlCache[ApiKeyRecord | None] = TtlCache(key_ttl, max_entries, clock)
 
     async def tenant_by_id(self, tenant_id: str) -> Tenant | None:
-        return await self._tenants.get(
-            ("id", tenant_id), lambda: self._tenant(TenantRow.id == tenant_id)
+        return await self._tenants.get(("id", tenant_id), lambda: self._tenant_with_id(tenant_id))
+
+    async def _tenant_with_id(self, tenant_id: str) -> Tenant | None:
+        spellings = tenant_id_spellings(tenant_id)
+        if len(spellings) == 1:
+            return await self._tenant(TenantRow.id == tenant_id)
+        # A UUID in any letter case; the id as sent wins should a store hold one UUID
+        # in two cases.
+        exact_first = sa.case((TenantRow.id == tenant_id, 0), else_=1)
+        query = (
+            sa.select(TenantRow.__table__)  # type: ignore[attr-defined]
+            .where(TenantRow.id.in_(spellings))  # type: ignore[attr-defined]
+            .order_by(exact_first)
         )
+        row = await self._one(query)
+        return None if row is None else tenant_record(row)
 
     async def tenant_by_slug(self, slug: str) -> Tenant | None:
         return await self._tenants.get(

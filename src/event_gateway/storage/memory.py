@@ -20,6 +20,7 @@ from event_gateway.storage.base import (
     RejectedRecord,
     Tenant,
     WriteResult,
+    tenant_id_spellings,
 )
 from event_gateway.storage.writer import Batch, DedupKey, GroupCommitQueue, Observer
 
@@ -121,7 +122,8 @@ class MemoryCatalog:
         self._keys[key_id] = dataclasses.replace(self._keys[key_id], revoked=True)
 
     async def tenant_by_id(self, tenant_id: str) -> Tenant | None:
-        return self._tenants.get(tenant_id)
+        found = (self._tenants.get(spelling) for spelling in tenant_id_spellings(tenant_id))
+        return next((tenant for tenant in found if tenant is not None), None)
 
     async def tenant_by_slug(self, slug: str) -> Tenant | None:
         return next((t for t in self._tenants.values() if t.slug == slug), None)
