@@ -169,7 +169,7 @@ class MessageCodec:
                 target.append(element._fill_value(item))
             except DecodeError as err:
                 target.add()
-                sent = obj[keys[0]][index]  # reported as sent, not as cleaned
+                sent = _as_sent(obj, (keys[0], index), item)
                 failures.append(ElementFailure(index, err.path, err.reason, err.detail, sent))
         return message, failures
 
@@ -189,9 +189,8 @@ class MessageCodec:
                 key = top_level_key(err.path)
                 if key is None or key not in rest:
                     raise
-                del rest[key]
-                # Reported as sent, not as cleaned.
-                failures.append(ElementFailure(-1, err.path, err.reason, err.detail, obj[key]))
+                sent = _as_sent(obj, (key,), rest.pop(key))
+                failures.append(ElementFailure(-1, err.path, err.reason, err.detail, sent))
 
     def decode_into_field(self, message: Message, field_name: str, obj: Any) -> None:
         """Fill one field of message from a parsed JSON value (e.g. an HTTP body bound
@@ -256,6 +255,18 @@ def _without_lone_surrogates(value: Any) -> Any:
     if isinstance(value, dict):
         return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
     return value
+
+
+def _as_sent(obj: Any, path: tuple[str | int, ...], cleaned: Any) -> Any:
+    """The value at `path` of the JSON as sent, for reports: a failure is described with
+    what the client wrote, not with what `clean_input` made of it (`cleaned`, which is
+    returned should the cleaning have moved it)."""
+    for step in path:
+        try:
+            obj = obj[step]
+        except (KeyError, IndexError, TypeError):
+            return cleaned
+    return obj
 
 
 # ---------------------------------------------------------------- duplicate keys
