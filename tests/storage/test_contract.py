@@ -272,3 +272,42 @@ async def test_a_tenant_uuid_is_found_in_any_letter_case(backend: Backend) -> No
     # Any other id is matched exactly, and a UUID is still one UUID.
     assert await catalog.tenant_by_id("acme") is None
     assert await catalog.tenant_by_id(lower.id.upper()[:-1]) is None
+
+
+async def test_a_group_larger_than_one_statement(backend: Backend) -> None:
+    # One group of 5000 events and 4000 rejected rows, more than one SQLite statement
+    # binds (32766 parameters: ~2300 events), with keys stored by an earlier commit,
+    # keys repeated within a call and keys shared by two callers of the group.
+    earlier = await started(backend)
+    assert await earlier.write([event(f"k{n}", n=n) for n in range(0, 3000, 10)]) == WriteResult(300, 0)
+    await earlier.close()
+    writer = backend.writer(SETTINGS.model_copy(update={"batch_rows": 10_000}))
+    calls = [
+        # Plain events, and k1, k3, .., k2499 twice each (the second time a duplicate).
+        [event(f"k{n % 2500}" if n % 2 else None, n=n) for n in range(5000)],
+        [event(f"k{n}", n=n) for n in range(2400, 2600)],
+    ]
+    tasks = await queued(writer, *calls)
+    tasks.append(asyncio.create_task(writer.write([], [reject(f"r{n}") for n in range(4000)])))
+    await asyncio.sleep(0)
+    writer.start()
+    results = [await t for t in tasks]
+    assert results[0] == WriteResult(stored=2500 + 1250, duplicates=1250)
+    # The second call's odd keys below 2500 are the first call's; multiples of 10 were
+    # stored before.
+    taken = {n for n in range(2400, 2500) if n % 2} | set(range(2400, 2600, 10))
+    assert results[1] == WriteResult(stored=200 - len(taken), duplicates=len(taken))
+    assert results[2] == WriteResult(0, 0)
+    await writer.close()
+    stored = await backend.events()
+    assert len(stored) == 300 + 3750 + 200 - len(taken)
+    keys = [e["dedup_key"] for e in stored if e["dedup_key"] is not None]
+    assert len(keys) == len(set(keys)) == 300 + 1250 + 200 - len(taken)
+    # Each key's stored event is the first one written with it.
+    first_n = {f"k{n}": n for n in range(0, 3000, 10)}
+    for call in calls:
+        for e in call:
+            if e.dedup_key is not None:
+                first_n.setdefault(e.dedup_key, e.payload["n"])
+    assert all(e["payload"]["n"] == first_n[e["dedup_key"]] for e in stored if e["dedup_key"])
+    assert len(await backend.rejected()) == 4000
