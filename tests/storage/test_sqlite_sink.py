@@ -8,6 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import orjson
+import pytest
 
 from event_gateway.storage.base import EventRecord, RejectedRecord
 from event_gateway.storage.engine import create_engine, upgrade
@@ -115,3 +116,131 @@ async def test_stored_text_equals_what_sqlalchemy_stores(tmp_path: Path) -> None
     from_sink, from_engine = stored(paths[0]), stored(paths[1])
     assert len(from_sink) == 5
     assert from_sink == from_engine
+
+
+# -- a group in few statements, with exactly the old answers ---------------------------
+
+
+def _event(n: int, key: str | None = None, *, api: str = "alana", tenant: str = "t1") -> EventRecord:
+    return EventRecord(api, tenant, "view", T0, {"n": n}, dedup_key=key)
+
+
+def _rejected(n: int) -> RejectedRecord:
+    return RejectedRecord("alana", "t1", f"reason {n}", T0, {"n": n})
+
+
+def _stored(path: Path) -> list[tuple[object, ...]]:
+    connection = sqlite3.connect(path)
+    try:
+        out = []
+        for table, record_type in (("events", EventRecord), ("rejected_events", RejectedRecord)):
+            columns = ", ".join(f"{c}, typeof({c})" for c in record_type._fields)
+            out += connection.execute(f"SELECT id, {columns} FROM {table} ORDER BY id").fetchall()
+        return out
+    finally:
+        connection.close()
+
+
+async def _commit_all(sink: SqliteSink, *batches: Batch) -> list[set[tuple[str, str, str]]]:
+    try:
+        return [await sink.commit(batch) for batch in batches]
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("variable_limit", [None, 999, 30])
+async def test_groups_of_many_chunks_store_what_sqlalchemy_stores(
+    tmp_path: Path, variable_limit: int | None
+) -> None:
+    # 999: SQLite before 3.32 (64 events, 128 rejected rows, 256 keys a statement); 30:
+    # 2 events a statement, so every chunk boundary and remainder is crossed. Row ids
+    # (insertion order), values, types and the keys reported new all match the engine's.
+    first = Batch(
+        plain=[_event(n) for n in range(5)],
+        keyed=[_event(n, f"k{n}") for n in range(0, 120, 3)]
+        + [_event(0, "k0", api="depict"), _event(0, "k0", tenant="t2")],
+        rejected=[_rejected(n) for n in range(3)],
+    )
+    # Large: 300 plain rows (several chunks and a remainder), keyed rows of which every
+    # third key is stored already (some of them in another scope), rejected rows.
+    second = Batch(
+        plain=[_event(1000 + n) for n in range(300)],
+        keyed=[_event(2000 + n, f"k{n}", api="depict" if n % 7 == 0 else "alana") for n in range(301)],
+        rejected=[_rejected(n) for n in range(257)],
+    )
+    paths = [tmp_path / "sink.db", tmp_path / "engine.db"]
+    for path in paths:
+        await upgrade(f"sqlite:///{path}")
+    answers = await _commit_all(SqliteSink(str(paths[0]), 1.0, variable_limit), first, second)
+    engine = create_engine(f"sqlite:///{paths[1]}")
+    try:
+        expected = [await SqlSink(engine).commit(first), await SqlSink(engine).commit(second)]
+    finally:
+        await engine.dispose()
+    assert answers == expected
+    stored_before = {(e.api, e.tenant, e.dedup_key) for e in first.keyed}
+    assert answers[1] == {(e.api, e.tenant, e.dedup_key or "") for e in second.keyed} - stored_before
+    assert len(answers[1]) == 266  # 35 of the 301 keys were stored by the first commit
+    assert _stored(paths[0]) == _stored(paths[1])
+    assert len(_stored(paths[0])) == (5 + 42 + 3) + (300 + 266 + 257)
+
+
+async def test_keys_repeated_within_a_batch_store_the_first(tmp_path: Path) -> None:
+    # The writer sends each key once; the sink alone keeps one INSERT per event's answer:
+    # the first event of a key is stored, a later one (or one stored before) is not.
+    # NUL is a character like any other in a key here.
+    path = tmp_path / "x.db"
+    await upgrade(f"sqlite:///{path}")
+    earlier = Batch(plain=[], keyed=[_event(0, "old"), _event(1, "a\x00b")], rejected=[])
+    batch = Batch(
+        plain=[_event(2)],
+        keyed=[_event(3, "new"), _event(4, "old"), _event(5, "new"), _event(6, "a\x00c"),
+               _event(7, "a\x00b"), _event(8, "a"), _event(9, "a\x00c")],
+        rejected=[_rejected(0)],
+    )
+    answers = await _commit_all(SqliteSink(str(path), 1.0, 30), earlier, batch)
+    assert answers == [
+        {("alana", "t1", "old"), ("alana", "t1", "a\x00b")},
+        {("alana", "t1", "new"), ("alana", "t1", "a\x00c"), ("alana", "t1", "a")},
+    ]
+    connection = sqlite3.connect(path)
+    try:
+        rows = connection.execute("SELECT dedup_key, payload FROM events ORDER BY id").fetchall()
+    finally:
+        connection.close()
+    assert [(key, orjson.loads(payload)["n"]) for key, payload in rows] == [
+        ("old", 0), ("a\x00b", 1), (None, 2), ("new", 3), ("a\x00c", 6), ("a", 8)
+    ]
+
+
+async def test_a_group_runs_a_few_statements_not_one_per_row(tmp_path: Path) -> None:
+    # Each statement is at least one sqlite3_step, and each step gives up the GIL and
+    # waits to take it back (up to 5 ms under load): one per row made a commit of a few
+    # hundred rows take seconds. Counted with the connection's trace callback, which
+    # sqlite3 calls for every statement run (an executemany: for every row).
+    path = tmp_path / "x.db"
+    await upgrade(f"sqlite:///{path}")
+    sink = SqliteSink(str(path), 1.0)
+    statements: list[str] = []
+
+    def trace() -> None:
+        sink._open().set_trace_callback(lambda sql: statements.append(sql.split(" ", 1)[0]))
+
+    try:
+        sink._thread.submit(trace).result()
+        await sink.commit(Batch(plain=[], keyed=[_event(n, f"k{n}") for n in range(300)], rejected=[]))
+        # BEGIN, one lookup, the INSERTs of 256, 32, 8 and 4 rows, COMMIT.
+        assert statements == ["BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT", "COMMIT"]
+        statements.clear()
+        assert len(await sink.commit(Batch(
+            plain=[_event(n) for n in range(1000)],
+            keyed=[_event(n, f"k{n}") for n in range(150, 1150)],
+            rejected=[_rejected(n) for n in range(1000)],
+        ))) == 850
+        assert len(statements) <= 20, statements
+        # Every length is a power of two: sqlite3's statement cache (128) holds them all.
+        for size in range(1, 700, 7):
+            await sink.commit(Batch(plain=[_event(n) for n in range(size)], keyed=[], rejected=[]))
+        assert sorted(sink._plain.statement._texts) == [2**i for i in range(10)]
+    finally:
+        sink.close()
