@@ -16,7 +16,7 @@ Each statement is a handful of steps, not one per row. Python's sqlite3 releases
 GIL around every sqlite3_step and takes it back afterwards; while the event loop keeps
 the GIL busy (overload), each take-back waits up to the switch interval (5 ms), so an
 executemany of a few hundred rows took seconds. Rows therefore go in as multi-row
-INSERTs, as many rows per statement as the bound-parameter limit allows; keyed rows,
+INSERTs of up to 256 rows (fewer if the bound-parameter limit says so); keyed rows,
 whose "was it new?" answer was each INSERT's rowcount, are first looked up (which of
 the group's keys are already stored, under the transaction's write lock) and the new
 ones inserted the same way.
@@ -58,6 +58,11 @@ def _variable_limit() -> int:
 # The linked library's bound-parameter limit: 32766 since SQLite 3.32, 999 before,
 # unless compiled otherwise; asked of the library rather than guessed from its version.
 _LIBRARY_VARIABLES = _variable_limit()
+# Rows per statement at most. Past a few hundred, more rows save little (a statement
+# is one hand-off of the GIL), while each prepared text holds ~2 KB per row in
+# sqlite3's cache: with this cap, every text of the four statements ~4 MB in all
+# (uncapped, 2,048-row texts: ~29 MB).
+_MAX_ROWS = 256
 
 
 def _json_dumps(value: Any) -> str:
@@ -79,8 +84,9 @@ class _MultiRow:
         self._head = head
         self._row = "(" + ", ".join("?" for _ in range(columns)) + ")"
         self._tail = tail
-        # As many rows as the bound-parameter limit allows, rounded down to a power of two.
-        self.max_rows = _power_of_two_within(variables // columns)
+        # As many rows as the bound-parameter limit allows, rounded down to a power of
+        # two, and no more than _MAX_ROWS.
+        self.max_rows = min(_MAX_ROWS, _power_of_two_within(variables // columns))
         self._texts: dict[int, str] = {}
 
     def sql(self, rows: int) -> str:
