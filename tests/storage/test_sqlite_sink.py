@@ -102,18 +102,7 @@ async def test_stored_text_equals_what_sqlalchemy_stores(tmp_path: Path) -> None
     finally:
         await engine.dispose()
 
-    def stored(path: Path) -> list[tuple[object, ...]]:
-        connection = sqlite3.connect(path)
-        try:
-            out = []
-            for table, record_type in (("events", EventRecord), ("rejected_events", RejectedRecord)):
-                columns = ", ".join(f"{c}, typeof({c})" for c in record_type._fields)
-                out += connection.execute(f"SELECT {columns} FROM {table} ORDER BY id").fetchall()
-            return out
-        finally:
-            connection.close()
-
-    from_sink, from_engine = stored(paths[0]), stored(paths[1])
+    from_sink, from_engine = _stored(paths[0]), _stored(paths[1])
     assert len(from_sink) == 5
     assert from_sink == from_engine
 
